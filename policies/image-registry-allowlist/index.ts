@@ -1,0 +1,79 @@
+// Validating policy: every container image of a pod, or of a workload's pod template, must come
+// from an allowed registry (and path prefix), judged on the reference as the runtime resolves it.
+import type { AdmissionRequest } from '../../src/admission/types.js';
+import { containersOf } from '../../src/kube/pod-spec.js';
+import { PolicyConfigError, definePolicy, type Violation } from '../../src/engine/policy.js';
+import {
+  ImageReferenceError,
+  matchesPattern,
+  normalisedName,
+  parseImageReference,
+  parseRegistryPattern,
+  type RegistryPattern,
+} from './image-reference.js';
+
+export interface ImageRegistryAllowlistConfig {
+  /** `host[:port][/path-prefix]` entries; the host is compared exactly, the path at `/` boundaries. */
+  registries: string[];
+  /** Also require every image to be pinned by digest (`@sha256:...`). */
+  requireDigest: boolean;
+}
+
+const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['registries'],
+  properties: {
+    registries: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, maxLength: 512 } },
+    requireDigest: { type: 'boolean', default: false },
+  },
+};
+
+function judgeImage(image: unknown, patterns: readonly RegistryPattern[], allowedText: string, requireDigest: boolean): string | undefined {
+  let reference;
+  try {
+    reference = parseImageReference(image);
+  } catch (err) {
+    if (err instanceof ImageReferenceError) return err.message;
+    throw err;
+  }
+  if (!patterns.some((pattern) => matchesPattern(reference, pattern))) {
+    return `image ${JSON.stringify(image)} resolves to ${normalisedName(reference)}, which is not from an allowed registry (allowed: ${allowedText})`;
+  }
+  if (requireDigest && reference.digest === undefined) {
+    return `image ${JSON.stringify(image)} must be pinned by digest (${normalisedName(reference)}@sha256:...)`;
+  }
+  return undefined;
+}
+
+export default definePolicy<ImageRegistryAllowlistConfig>({
+  name: 'image-registry-allowlist',
+  kind: 'validating',
+  description: 'Admits only container images from the listed registries (and path prefixes).',
+  configSchema,
+  create(config) {
+    const patterns = config.registries.map((entry, index) => {
+      try {
+        return parseRegistryPattern(entry);
+      } catch (err) {
+        throw new PolicyConfigError(`registries[${index}]`, (err as Error).message);
+      }
+    });
+    const allowedText = config.registries.join(', ');
+    return {
+      validate(request: AdmissionRequest) {
+        // The kind comes from the request, which the apiserver sets; DELETE and CONNECT carry no pod.
+        if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { allowed: true };
+        const violations: Violation[] = [];
+        for (const { container, path } of containersOf(request.object, request.kind)) {
+          const problem = judgeImage(container.image, patterns, allowedText, config.requireDigest);
+          if (problem) {
+            const name = typeof container.name === 'string' ? container.name : '?';
+            violations.push({ path: `${path}.image`, message: `container ${JSON.stringify(name)}: ${problem}` });
+          }
+        }
+        return violations.length === 0 ? { allowed: true } : { allowed: false, violations };
+      },
+    };
+  },
+});

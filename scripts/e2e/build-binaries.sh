@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the kube-apiserver and etcd that the e2e suite runs against, once per machine, into
+#   ${TOLLGATE_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/e2e}/k8s-<ver>-etcd-<ver>/bin/
+# and prints that k8s-<ver>-etcd-<ver> directory on stdout (progress goes to stderr).
+# The versions are the ones pinned in scripts/e2e/wrapper/go.mod (see update-wrapper.sh).
+# Needs Go (the version in that go.mod's `go` line, or newer) and the Go module proxy; the first
+# build takes 10-25 minutes on 2 cores, later runs only check that the binaries are there.
+set -euo pipefail
+
+wrapper_dir=$(cd "$(dirname "$0")/wrapper" && pwd)
+pinned() { awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$wrapper_dir/go.mod"; }
+k8s_version=$(pinned k8s.io/kubernetes)
+etcd_version=$(pinned go.etcd.io/etcd/server/v3)
+go_required=$(awk '$1 == "go" { print $2; exit }' "$wrapper_dir/go.mod")
+
+cache_root=${TOLLGATE_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/e2e}
+cache_dir=$cache_root/k8s-${k8s_version}-etcd-${etcd_version}
+bin_dir=$cache_dir/bin
+
+have_all() { [[ -x $bin_dir/kube-apiserver && -x $bin_dir/etcd ]]; }
+if have_all; then echo "$cache_dir"; exit 0; fi
+
+fail() { echo "build-binaries.sh: $*" >&2; exit 1; }
+command -v go >/dev/null ||
+  fail "cannot build kube-apiserver ${k8s_version} and etcd ${etcd_version}: 'go' is not on PATH (Go ${go_required} or newer is needed; see test/e2e/README.md)"
+go_have=$(go env GOVERSION | sed 's/^go//')
+[[ $(printf '%s\n%s\n' "$go_required" "$go_have" | sort -V | head -1) == "$go_required" ]] ||
+  fail "Go ${go_have} is too old to build kube-apiserver ${k8s_version}: Go ${go_required} or newer is needed"
+
+mkdir -p "$bin_dir"
+# Two suites starting at once must not build twice; the second waits and then finds the binaries.
+if command -v flock >/dev/null; then
+  exec 9>"$cache_dir/.lock"
+  flock 9
+  if have_all; then echo "$cache_dir"; exit 0; fi
+fi
+
+minor=${k8s_version#v1.}; minor=${minor%%.*}
+version_ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  version_ldflags+=" -X $pkg.gitVersion=${k8s_version} -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor}"
+  version_ldflags+=" -X $pkg.gitTreeState=clean"
+done
+
+# Build to a temporary name in the same directory and rename: an interrupted build leaves no file
+# under the final name, so it is never mistaken for a finished binary.
+build() { # build <name> <package> [extra ldflags]
+  local name=$1 pkg=$2 extra=${3:-} tmp="$bin_dir/.$1.tmp.$$"
+  [[ -x $bin_dir/$name ]] && return 0
+  echo "build-binaries.sh: building $name ($pkg) into $bin_dir ..." >&2
+  local start=$SECONDS
+  trap 'rm -f "$tmp"' EXIT
+  (cd "$wrapper_dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w$extra" -o "$tmp" "$pkg")
+  mv -f "$tmp" "$bin_dir/$name"
+  trap - EXIT
+  echo "build-binaries.sh: built $name in $((SECONDS - start)) s" >&2
+}
+build etcd go.etcd.io/etcd/server/v3
+build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$version_ldflags"
+
+have_all || fail "the build finished but $bin_dir does not hold both binaries"
+echo "$cache_dir"

@@ -1,0 +1,44 @@
+// Named constructors for AdmissionResponses and the encoder of the reply, in the version asked.
+import type { AdmissionApiVersion, AdmissionResponse, JsonPatchOperation } from './types.js';
+
+/** What the policy engine decided about one request, before it is put on the wire. */
+export interface Verdict {
+  allowed: boolean;
+  /** Why the request was denied; absent when allowed. */
+  message?: string;
+  /** HTTP-style code of a denial: 403 for a policy violation. */
+  code?: number;
+  warnings: string[];
+  /** RFC 6902 operations to apply to the object as received; absent or empty: nothing to patch. */
+  patch?: JsonPatchOperation[];
+}
+
+export function allowed(uid: string, warnings: string[] = []): AdmissionResponse {
+  const response: AdmissionResponse = { uid, allowed: true };
+  if (warnings.length > 0) response.warnings = warnings;
+  return response;
+}
+
+export function denied(uid: string, message: string, code = 403, warnings: string[] = []): AdmissionResponse {
+  const response: AdmissionResponse = { uid, allowed: false, status: { code, message } };
+  if (warnings.length > 0) response.warnings = warnings;
+  return response;
+}
+
+export function patched(uid: string, patch: JsonPatchOperation[], warnings: string[] = []): AdmissionResponse {
+  if (patch.length === 0) return allowed(uid, warnings);
+  const response = allowed(uid, warnings);
+  response.patchType = 'JSONPatch';
+  response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
+  return response;
+}
+
+export function responseFromVerdict(uid: string, verdict: Verdict): AdmissionResponse {
+  if (!verdict.allowed) return denied(uid, verdict.message ?? 'denied', verdict.code ?? 403, verdict.warnings);
+  return patched(uid, verdict.patch ?? [], verdict.warnings);
+}
+
+/** The AdmissionReview to answer with, in the apiVersion the request came in. */
+export function encodeAdmissionReview(apiVersion: AdmissionApiVersion, response: AdmissionResponse): string {
+  return JSON.stringify({ apiVersion, kind: 'AdmissionReview', response });
+}

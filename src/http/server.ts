@@ -1,0 +1,160 @@
+// The HTTP edge: a Fastify server with the two review endpoints and the health endpoints. Decoding
+// and answering the review is the admission module's job; judging it is the engine's.
+import fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { SecureContextOptions } from 'node:tls';
+import { decodeAdmissionReview } from '../admission/review.js';
+import { encodeAdmissionReview, responseFromVerdict } from '../admission/response.js';
+import type { AdmissionRequest } from '../admission/types.js';
+import type { PolicyEngine, ReviewOutcome } from '../engine/engine.js';
+import { ErrorCodes, TollgateError, describeError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { Readiness } from './readiness.js';
+
+/** Largest review body accepted: object and oldObject can each be a few MiB (etcd's limit is 1.5 MiB). */
+export const MAX_REVIEW_BODY_BYTES = 16 * 1024 * 1024;
+/** Longer than kube-apiserver's 90 s idle keep-alive, so the server never closes a connection the client is about to reuse. */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+/** The apiserver waits 30 s at the most for a webhook; nothing a client sends may take longer. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** A client has this long to send its headers. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+
+export type ReviewEndpoint = 'mutate' | 'validate';
+
+/** The engine in force; swapping `current` swaps the policy chain for the next review. */
+export interface EngineRef {
+  current: PolicyEngine;
+}
+
+/** Emitted once per answered review, for metrics. */
+export interface ReviewEvent {
+  endpoint: ReviewEndpoint;
+  request: AdmissionRequest;
+  outcome: ReviewOutcome;
+  durationMs: number;
+}
+
+export interface ServerOptions {
+  engine: EngineRef;
+  logger: Logger;
+  readiness?: Readiness;
+  /** TLS key material; without it the server speaks plain HTTP (tests through `inject` only). */
+  https?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
+  bodyLimit?: number;
+  onReview?: (event: ReviewEvent) => void;
+}
+
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+function sendError(reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
+  return reply.code(statusCode).type('application/json').send(JSON.stringify({ code, message, statusCode }));
+}
+
+/** Fastify's own errors (body parsing, limits) as tollgate's catalogue names them. */
+function fromFastifyError(error: FastifyError): TollgateError | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new TollgateError(ErrorCodes.TG_ERR_REVIEW_CONTENT_TYPE, 'Content-Type must be application/json');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new TollgateError(ErrorCodes.TG_ERR_REVIEW_TOO_LARGE, `body is larger than the limit`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new TollgateError(ErrorCodes.TG_ERR_REVIEW_NOT_JSON, 'body is empty');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new TollgateError(ErrorCodes.TG_ERR_REVIEW_NOT_JSON, 'body is not valid JSON');
+    default:
+      if (error instanceof SyntaxError || (error.statusCode === 400 && /JSON|prototype|constructor/i.test(error.message))) {
+        return new TollgateError(ErrorCodes.TG_ERR_REVIEW_NOT_JSON, `body is not acceptable JSON: ${error.message}`);
+      }
+      return undefined;
+  }
+}
+
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { engine, logger, onReview } = options;
+  const readiness = options.readiness ?? new Readiness();
+  const app = fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // One line per review is ours to write; fastify's per-request lines would double it.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? MAX_REVIEW_BODY_BYTES,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionTimeout: REQUEST_TIMEOUT_MS,
+    return503OnClosing: false,
+    // A `__proto__` or `constructor.prototype` key is refused with a 400, not passed to policies.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    ...(options.https ? { https: { minVersion: 'TLSv1.2' as const, ...options.https } } : {}),
+  });
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const known = error instanceof TollgateError ? error : fromFastifyError(error);
+    if (known) return sendError(reply, known.statusCode, known.code, known.message);
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) logger.error({ err: describeError(error) }, 'unexpected error');
+    return sendError(reply, status, error.code ?? ErrorCodes.TG_ERR_INTERNAL, status === 500 ? 'internal error' : error.message);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, ErrorCodes.TG_ERR_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`),
+  );
+
+  const reviewHandler = (endpoint: ReviewEndpoint) =>
+    async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      const started = performance.now();
+      const { apiVersion, request: admissionRequest } = decodeAdmissionReview(request.body);
+      const chain = engine.current;
+      const outcome = endpoint === 'mutate' ? await chain.mutate(admissionRequest) : await chain.validate(admissionRequest);
+      const body = encodeAdmissionReview(apiVersion, responseFromVerdict(admissionRequest.uid, outcome.verdict));
+      const durationMs = performance.now() - started;
+      logReview(logger, endpoint, admissionRequest, outcome, durationMs);
+      onReview?.({ endpoint, request: admissionRequest, outcome, durationMs });
+      return reply.type('application/json').send(body);
+    };
+
+  const routes: Array<[string, 'GET' | 'POST', (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> | FastifyReply]> = [
+    ['/mutate', 'POST', reviewHandler('mutate')],
+    ['/validate', 'POST', reviewHandler('validate')],
+    ['/healthz', 'GET', (_request, reply) => reply.type('text/plain').send('ok')],
+    [
+      '/readyz',
+      'GET',
+      (_request, reply) =>
+        readiness.ready ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send(`not ready: ${readiness.reasons().join('; ')}`),
+    ],
+  ];
+  for (const [url, method, handler] of routes) {
+    app.route({ url, method, handler });
+    const others = ALL_METHODS.filter((m) => m !== method && !(method === 'GET' && m === 'HEAD'));
+    app.route({
+      url,
+      method: [...others],
+      handler: (request, reply) =>
+        sendError(reply.header('allow', method), 405, ErrorCodes.TG_ERR_METHOD_NOT_ALLOWED, `${request.method} is not allowed on ${url}; use ${method}`),
+    });
+  }
+  return app;
+}
+
+/** One info line per review: who, what, the verdict and how long it took; never the object. */
+function logReview(logger: Logger, endpoint: ReviewEndpoint, request: AdmissionRequest, outcome: ReviewOutcome, durationMs: number): void {
+  const verdict = outcome.verdict;
+  const name = request.name || (typeof request.object?.metadata?.generateName === 'string' ? `${request.object.metadata.generateName}*` : '');
+  logger.info(
+    {
+      uid: request.uid,
+      endpoint,
+      kind: `${request.kind.group ? `${request.kind.group}/` : ''}${request.kind.version}/${request.kind.kind}`,
+      ...(request.subResource ? { subResource: request.subResource } : {}),
+      resource: `${request.namespace ? `${request.namespace}/` : ''}${name}`,
+      operation: request.operation,
+      ...(request.dryRun ? { dryRun: true } : {}),
+      verdict: !verdict.allowed ? 'denied' : verdict.patch?.length ? 'patched' : 'allowed',
+      ...(verdict.allowed ? {} : { reason: (verdict.message ?? '').slice(0, 1024) }),
+      ...(verdict.warnings.length > 0 ? { warnings: verdict.warnings.length } : {}),
+      policies: outcome.policies.length,
+      durationMs: Math.round(durationMs * 1000) / 1000,
+    },
+    'review',
+  );
+}

@@ -1,0 +1,80 @@
+// Where pods hide inside workload objects, and every container list a pod spec has: the walk that
+// a policy on containers must never get wrong (init and ephemeral containers included).
+import type { GroupVersionKind, KubernetesObject } from '../admission/types.js';
+
+/** The three container lists of a PodSpec, in the order the kubelet starts them. */
+export const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
+export type ContainerList = (typeof CONTAINER_LISTS)[number];
+
+const TEMPLATE = ['spec', 'template', 'spec'];
+
+/** `group/Kind` -> the path from the object to its PodSpec. */
+const POD_SPEC_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['/Pod', ['spec']],
+  ['/PodTemplate', ['template', 'spec']],
+  ['/ReplicationController', TEMPLATE],
+  ['apps/Deployment', TEMPLATE],
+  ['apps/ReplicaSet', TEMPLATE],
+  ['apps/StatefulSet', TEMPLATE],
+  ['apps/DaemonSet', TEMPLATE],
+  ['batch/Job', TEMPLATE],
+  ['batch/CronJob', ['spec', 'jobTemplate', 'spec', 'template', 'spec']],
+  // Served by no current apiserver, but still found in old manifests.
+  ['extensions/Deployment', TEMPLATE],
+  ['extensions/ReplicaSet', TEMPLATE],
+  ['extensions/DaemonSet', TEMPLATE],
+]);
+
+/** The kinds that carry a pod spec, as `group/Kind` (the core group is empty: `/Pod`). */
+export const POD_SPEC_KINDS: readonly string[] = [...POD_SPEC_PATHS.keys()];
+
+/** The group and kind of an object from its `apiVersion` and `kind` (as a manifest states them). */
+export function groupKindOf(object: KubernetesObject): { group: string; kind: string } {
+  const apiVersion = typeof object.apiVersion === 'string' ? object.apiVersion : '';
+  const slash = apiVersion.indexOf('/');
+  return { group: slash === -1 ? '' : apiVersion.slice(0, slash), kind: typeof object.kind === 'string' ? object.kind : '' };
+}
+
+/** The path to the PodSpec of this kind of object, or undefined when it has none. */
+export function podSpecPathOf(kind: Pick<GroupVersionKind, 'group' | 'kind'>): readonly string[] | undefined {
+  return POD_SPEC_PATHS.get(`${kind.group}/${kind.kind}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export interface ContainerRef {
+  list: ContainerList;
+  index: number;
+  /** The container object itself (free-form JSON as received). */
+  container: Record<string, unknown>;
+  /** Field path of the container, e.g. `spec.template.spec.initContainers[0]`. */
+  path: string;
+}
+
+/**
+ * Every container of the object's pod spec (init, regular and ephemeral), or none when the kind
+ * has no pod spec. `kind` comes from the AdmissionRequest, never from the object, which a client
+ * controls. Entries that are not objects are still returned (as empty containers) so that a
+ * policy can deny them rather than skip them.
+ */
+export function containersOf(object: unknown, kind: Pick<GroupVersionKind, 'group' | 'kind'>): ContainerRef[] {
+  const specPath = podSpecPathOf(kind);
+  if (!specPath || !isRecord(object)) return [];
+  let spec: unknown = object;
+  for (const key of specPath) {
+    spec = isRecord(spec) ? spec[key] : undefined;
+  }
+  if (!isRecord(spec)) return [];
+  const prefix = specPath.join('.');
+  const found: ContainerRef[] = [];
+  for (const list of CONTAINER_LISTS) {
+    const containers = spec[list];
+    if (!Array.isArray(containers)) continue;
+    containers.forEach((container: unknown, index) => {
+      found.push({ list, index, container: isRecord(container) ? container : {}, path: `${prefix}.${list}[${index}]` });
+    });
+  }
+  return found;
+}

@@ -1,0 +1,24 @@
+// The process logger: pino, JSON lines, written asynchronously so a review never waits on stdout.
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export type { Logger };
+
+export interface LoggerOptions {
+  level?: LevelWithSilent;
+  /** Where lines go; defaults to an asynchronous stdout destination. */
+  destination?: pino.DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 0 });
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: 'tollgate' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Objects under review never belong in logs; these keys are redacted wherever they appear.
+      redact: { paths: ['object', 'oldObject', '*.object', '*.oldObject', 'req.headers.authorization'], censor: '[redacted]' },
+    },
+    destination,
+  );
+}
