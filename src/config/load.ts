@@ -26,7 +26,7 @@ export function parseConfig(text: string, source: string, baseDir: string): Conf
   const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const parseError = document.errors[0];
   if (parseError) {
-    const line = parseError.linePos?.[0]?.line;
+    const line = lineCounter.linePos(parseError.pos[0]).line;
     throw new TollgateError(ErrorCodes.TG_ERR_CONFIG_PARSE, `${source}${line ? `:${line}` : ''}: ${parseError.message.split('\n')[0]}`);
   }
   const data: unknown = document.toJS({ maxAliasCount: 100 });

@@ -1,0 +1,44 @@
+// Hand-built LoadedPolicies for engine tests: the engine's contract without the loader.
+import type { LoadedMutatingPolicy, LoadedValidatingPolicy } from '../../src/engine/loader.js';
+import type { MutatingPolicy, ValidatingPolicy } from '../../src/engine/policy.js';
+import type { FailurePolicy, PolicyMode } from '../../src/config/schema.js';
+import { compileMatch } from '../../src/engine/match.js';
+import type { MatchSpec } from '../../src/config/schema.js';
+
+interface Settings {
+  mode?: PolicyMode;
+  failurePolicy?: FailurePolicy;
+  timeoutMs?: number;
+  match?: MatchSpec;
+}
+
+export function validating(name: string, validate: ValidatingPolicy['validate'], settings: Settings = {}): LoadedValidatingPolicy {
+  return {
+    kind: 'validating',
+    name,
+    module: name,
+    mode: settings.mode ?? 'enforce',
+    failurePolicy: settings.failurePolicy ?? 'Fail',
+    timeoutMs: settings.timeoutMs ?? 1000,
+    matches: compileMatch(settings.match),
+    instance: { validate },
+  };
+}
+
+export function mutating(name: string, mutate: MutatingPolicy['mutate'], settings: Settings = {}): LoadedMutatingPolicy {
+  return {
+    kind: 'mutating',
+    name,
+    module: name,
+    mode: settings.mode ?? 'enforce',
+    failurePolicy: settings.failurePolicy ?? 'Fail',
+    timeoutMs: settings.timeoutMs ?? 1000,
+    matches: compileMatch(settings.match),
+    instance: { mutate },
+  };
+}
+
+/** Decodes the base64 JSONPatch of an AdmissionResponse. */
+export function decodePatch(patch: string | undefined): unknown[] {
+  return patch ? (JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as unknown[]) : [];
+}
