@@ -136,7 +136,17 @@ export async function loadPolicy(entry: PolicyEntry, index: number, options: Loa
   } catch (err) {
     throw new TollgateError(ErrorCodes.TG_ERR_MODULE_INVALID, `${where}: failed to import: ${describeError(err)}`, { cause: err });
   }
-  const module = checkModuleShape(namespace.default, where);
+  return createPolicy(namespace.default, entry, index, options);
+}
+
+/**
+ * Checks, configures and creates a policy module already in hand (the default export of an
+ * imported module, or a module object a test passes directly): everything `loadPolicy` does after
+ * the import.
+ */
+export async function createPolicy(candidate: unknown, entry: PolicyEntry, index: number, options: LoadOptions): Promise<LoadedPolicy> {
+  const where = `${options.source}: policies[${index}].module "${entry.module}"`;
+  const module = checkModuleShape(candidate, where);
   const name = entry.name ?? module.name;
 
   let config: unknown = structuredClone(entry.config ?? {});
