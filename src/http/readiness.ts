@@ -1,5 +1,8 @@
 // Readiness as a set of named conditions (policies loaded, certificate loaded, not shutting down),
 // so that `/readyz` can say which one is missing.
+/** The condition set once shutdown has begun. */
+export const SHUTDOWN_CONDITION = 'shutdown';
+
 export class Readiness {
   private readonly pending = new Map<string, string>();
 
@@ -11,6 +14,10 @@ export class Readiness {
   /** Marks a condition met. */
   clear(condition: string): void {
     this.pending.delete(condition);
+  }
+
+  has(condition: string): boolean {
+    return this.pending.has(condition);
   }
 
   get ready(): boolean {

@@ -8,7 +8,8 @@ import type { AdmissionRequest } from '../admission/types.js';
 import type { PolicyEngine, ReviewOutcome } from '../engine/engine.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { Readiness } from './readiness.js';
+import type { TollgateMetrics } from '../metrics/metrics.js';
+import { Readiness, SHUTDOWN_CONDITION } from './readiness.js';
 
 /** Largest review body accepted: object and oldObject can each be a few MiB (etcd's limit is 1.5 MiB). */
 export const MAX_REVIEW_BODY_BYTES = 16 * 1024 * 1024;
@@ -18,6 +19,22 @@ export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** A client has this long to send its headers. */
 export const HEADERS_TIMEOUT_MS = 10_000;
+/** How often Node checks the header and request time-outs (its default, 30 s, would let a slow client overstay them by that much). */
+export const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+/**
+ * Reviews in flight (headers received, answer not yet sent) beyond which a new one is answered 503
+ * at once instead of queueing. See SECURITY.md for how it was measured: at this depth a queued
+ * review of an ordinary pod is still answered within about a second.
+ */
+export const MAX_IN_FLIGHT_REVIEWS = 256;
+
+/** The connection limits, all in milliseconds; tests pass small values to keep slow-client tests short. */
+export interface ServerTimeouts {
+  headersMs: number;
+  requestMs: number;
+  keepAliveMs: number;
+  checkIntervalMs: number;
+}
 
 export type ReviewEndpoint = 'mutate' | 'validate';
 
@@ -42,6 +59,11 @@ export interface ServerOptions {
   https?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
   bodyLimit?: number;
   onReview?: (event: ReviewEvent) => void;
+  timeouts?: Partial<ServerTimeouts>;
+  /** Defaults to MAX_IN_FLIGHT_REVIEWS. */
+  maxInFlightReviews?: number;
+  /** Serves `GET /metrics` and counts reviews refused for overload. */
+  metrics?: TollgateMetrics;
 }
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
@@ -72,21 +94,31 @@ function fromFastifyError(error: FastifyError): TollgateError | undefined {
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { engine, logger, onReview } = options;
   const readiness = options.readiness ?? new Readiness();
+  const timeouts: ServerTimeouts = {
+    headersMs: HEADERS_TIMEOUT_MS,
+    requestMs: REQUEST_TIMEOUT_MS,
+    keepAliveMs: KEEP_ALIVE_TIMEOUT_MS,
+    checkIntervalMs: CONNECTIONS_CHECK_INTERVAL_MS,
+    ...options.timeouts,
+  };
+  const serverOptions = { connectionsCheckingInterval: timeouts.checkIntervalMs, headersTimeout: timeouts.headersMs };
   const app = fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One line per review is ours to write; fastify's per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? MAX_REVIEW_BODY_BYTES,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    connectionTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.requestMs,
     return503OnClosing: false,
     // A `__proto__` or `constructor.prototype` key is refused with a 400, not passed to policies.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    ...(options.https ? { https: { minVersion: 'TLSv1.2' as const, ...options.https } } : {}),
+    ...(options.https ? { https: { minVersion: 'TLSv1.2' as const, ...serverOptions, ...options.https } } : { http: serverOptions }),
   });
-  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+  app.server.headersTimeout = timeouts.headersMs;
+  // Reviews are JSON only; fastify's built-in text/plain parser would hand policies a string.
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     const known = error instanceof TollgateError ? error : fromFastifyError(error);
@@ -98,6 +130,27 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, ErrorCodes.TG_ERR_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`),
   );
+
+  // Once shutdown has begun, every answer closes its connection, so clients move to other replicas.
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (readiness.has(SHUTDOWN_CONDITION)) reply.header('connection', 'close');
+    done();
+  });
+
+  const maxInFlight = options.maxInFlightReviews ?? MAX_IN_FLIGHT_REVIEWS;
+  let inFlight = 0;
+  // Counted from the headers to the end of the answer (or the connection's end), so that reviews
+  // waiting for the event loop count too; the overflow costs no body parse and no policy.
+  const limitInFlight = (endpoint: ReviewEndpoint) => (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    if (inFlight >= maxInFlight) {
+      options.metrics?.observeOverload(endpoint);
+      sendError(reply.header('retry-after', '1'), 503, ErrorCodes.TG_ERR_OVERLOADED, `tollgate is overloaded (${inFlight} reviews in flight); retry`);
+      return;
+    }
+    inFlight++;
+    reply.raw.once('close', () => inFlight--);
+    done();
+  };
 
   const reviewHandler = (endpoint: ReviewEndpoint) =>
     async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
@@ -123,8 +176,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         readiness.ready ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send(`not ready: ${readiness.reasons().join('; ')}`),
     ],
   ];
+  const { metrics } = options;
+  if (metrics) {
+    routes.push(['/metrics', 'GET', async (_request, reply) => {
+      const { contentType, body } = await metrics.scrape();
+      return reply.type(contentType).send(body);
+    }]);
+  }
   for (const [url, method, handler] of routes) {
-    app.route({ url, method, handler });
+    const endpoint = url === '/mutate' ? 'mutate' : url === '/validate' ? 'validate' : undefined;
+    app.route({ url, method, handler, ...(endpoint ? { onRequest: limitInFlight(endpoint) } : {}) });
     const others = ALL_METHODS.filter((m) => m !== method && !(method === 'GET' && m === 'HEAD'));
     app.route({
       url,
