@@ -1,0 +1,66 @@
+// `tollgate serve` as a newcomer runs it: the built binary, no flags but a port, in a fresh directory.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { httpsRequest } from '../helpers/https.js';
+import { pod, reviewFor } from '../helpers/reviews.js';
+
+const BIN = path.resolve('dist/src/cli/bin.js');
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+function spawnTollgate(args: string[], cwd: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('timed out waiting');
+}
+
+describe('tollgate serve (built binary)', () => {
+  it('serves the embedded default config with a development certificate it makes under certs/', async () => {
+    const cwd = await mkdtemp(path.join(tmpdir(), 'tollgate-serve-'));
+    dirs.push(cwd);
+    const run = spawnTollgate(['serve', '--port', '0', '--host', '127.0.0.1'], cwd);
+    const url = await waitFor(() => /"url":"(https:\/\/[^"]+)"/.exec(run.output())?.[1], 15_000);
+    const ca = await readFile(path.join(cwd, 'certs', 'dev-tls.crt'), 'utf8');
+    const result = await httpsRequest(`${url}/validate`, ca, { method: 'POST', body: JSON.stringify(reviewFor(pod(['quay.io/x/y']))) });
+    expect(JSON.parse(result.body).response.status.message).toContain('not from an allowed registry');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+  });
+
+  it('refuses a bad config at start, naming the file and the field, with exit code 2', async () => {
+    const cwd = await mkdtemp(path.join(tmpdir(), 'tollgate-serve-'));
+    dirs.push(cwd);
+    await writeFile(path.join(cwd, 'bad.yaml'), 'policies:\n  - module: image-registry-allowlist\n    config:\n      registries: ghcr.io\n');
+    const run = spawnTollgate(['serve', '--config', 'bad.yaml', '--port', '0', '--host', '127.0.0.1'], cwd);
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toContain('bad.yaml: policies[0].config.registries must be array');
+  });
+
+  it('refuses an unknown flag as a usage error', async () => {
+    const run = spawnTollgate(['serve', '--prot', '1'], process.cwd());
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toContain("unknown option '--prot'");
+  });
+});
