@@ -1,7 +1,7 @@
 // `tollgate serve`: the webhook server.
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from '../../log/logger.js';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../../http/serve.js';
+import { DEFAULT_DRAIN_MS, DEFAULT_HOST, DEFAULT_PORT, startServer } from '../../http/serve.js';
 import type { CliIO } from '../io.js';
 import type { LevelWithSilent } from 'pino';
 
@@ -11,6 +11,12 @@ export function parsePort(value: string): number {
   return port;
 }
 
+export function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0 || seconds > 3600) throw new InvalidArgumentError('must be a number of seconds (0-3600)');
+  return seconds;
+}
+
 interface ServeFlags {
   config?: string;
   port: number;
@@ -18,6 +24,7 @@ interface ServeFlags {
   cert?: string;
   key?: string;
   logLevel: LevelWithSilent;
+  drainSeconds: number;
 }
 
 export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): Command {
@@ -29,19 +36,25 @@ export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): C
     .option('--cert <file>', 'serving certificate (PEM); without it a development certificate is made under certs/')
     .option('--key <file>', 'private key of the serving certificate (PEM)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+    .option('--drain-seconds <seconds>', 'on SIGTERM, keep serving reviews this long (with /readyz failing) before closing', parseSeconds, DEFAULT_DRAIN_MS / 1000)
     .action(async (flags: ServeFlags) => {
       const logger = createLogger({ level: flags.logLevel });
       const server = await startServer({
         logger,
         port: flags.port,
         host: flags.host,
+        drainMs: flags.drainSeconds * 1000,
         ...(flags.config ? { configFile: flags.config } : {}),
         ...(flags.cert ? { certFile: flags.cert } : {}),
         ...(flags.key ? { keyFile: flags.key } : {}),
       });
+      let stopping = false;
       const stop = (signal: string) => {
-        logger.info({ signal }, 'shutting down');
-        server.close().then(
+        // A second signal skips what is left of the drain.
+        const graceful = !stopping;
+        stopping = true;
+        logger.info({ signal, drainSeconds: graceful ? flags.drainSeconds : 0 }, 'shutting down');
+        (graceful ? server.shutdown() : server.close()).then(
           () => logger.flush(() => process.exit(0)),
           (err: unknown) => {
             logger.error({ err: String(err) }, 'shutdown failed');
@@ -49,8 +62,8 @@ export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): C
           },
         );
       };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
       // A policy's stray promise or callback must not take every pod creation down with it.
       process.on('unhandledRejection', (reason) => logger.error({ err: String(reason) }, 'unhandled rejection (contained)'));
       process.on('uncaughtException', (err) => logger.error({ err: err.stack ?? String(err) }, 'uncaught exception (contained)'));
