@@ -1,7 +1,7 @@
 // Certificate making with node-forge: key pairs, a CA, serving certificates with the SANs an
-// apiserver dials, and the self-signed development certificate `serve` makes when given none.
+// apiserver dials, client certificates, and a read-out of a PEM certificate with node:crypto.
 import forge from 'node-forge';
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 
 const { pki } = forge;
 
@@ -17,6 +17,9 @@ export interface SubjectAltNames {
 
 /** RSA 2048: node-forge cannot make ECDSA certificates, and 2048 bits is the floor for a serving key. */
 export const RSA_KEY_BITS = 2048;
+/** notBefore is set this far in the past, so a node whose clock runs a little behind accepts a fresh certificate. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 function serialNumber(): string {
   // Positive 128-bit serial: the top bit cleared so it never reads as negative.
@@ -25,10 +28,12 @@ function serialNumber(): string {
   return bytes.toString('hex');
 }
 
-function validity(cert: forge.pki.Certificate, days: number): void {
+function validity(cert: forge.pki.Certificate, days: number, notAfterLimit?: Date): void {
   const now = Date.now();
-  cert.validity.notBefore = new Date(now - 5 * 60 * 1000); // tolerate small clock skew
-  cert.validity.notAfter = new Date(now + days * 24 * 60 * 60 * 1000);
+  cert.validity.notBefore = new Date(now - CLOCK_SKEW_MS);
+  const notAfter = now + days * DAY_MS;
+  // A certificate that outlives its issuer fails verification from the day the issuer expires.
+  cert.validity.notAfter = new Date(notAfterLimit ? Math.min(notAfter, notAfterLimit.getTime()) : notAfter);
 }
 
 function altNames(names: SubjectAltNames): Array<{ type: number; value?: string; ip?: string }> {
@@ -54,34 +59,81 @@ export function createCertificateAuthority(commonName: string, days: number): Pe
   return { cert: pki.certificateToPem(cert), key: pki.privateKeyToPem(keys.privateKey) };
 }
 
-/**
- * A serving certificate (serverAuth, not a CA) for `names`, signed by `issuer`, or self-signed when
- * no issuer is given. The SANs are DNS- and IP-typed, as the apiserver's TLS client checks them.
- */
-export function createServingCertificate(commonName: string, names: SubjectAltNames, days: number, issuer?: PemPair): PemPair {
+type ExtendedKeyUsage = 'serverAuth' | 'clientAuth';
+
+function issueLeaf(commonName: string, names: SubjectAltNames, days: number, usage: ExtendedKeyUsage, issuer?: PemPair): PemPair {
   const keys = pki.rsa.generateKeyPair({ bits: RSA_KEY_BITS });
   const cert = pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serialNumber();
-  validity(cert, days);
   cert.setSubject([{ name: 'commonName', value: commonName }]);
   const extensions: object[] = [
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: altNames(names) },
+    { name: 'extKeyUsage', [usage]: true },
+    ...(names.dns?.length || names.ips?.length ? [{ name: 'subjectAltName', altNames: altNames(names) }] : []),
     { name: 'subjectKeyIdentifier' },
   ];
   if (issuer) {
     const issuerCert = pki.certificateFromPem(issuer.cert);
+    validity(cert, days, issuerCert.validity.notAfter);
     cert.setIssuer(issuerCert.subject.attributes);
     extensions.push({ name: 'authorityKeyIdentifier', keyIdentifier: issuerCert.generateSubjectKeyIdentifier().getBytes() });
     cert.setExtensions(extensions);
     cert.sign(pki.privateKeyFromPem(issuer.key), forge.md.sha256.create());
   } else {
+    validity(cert, days);
     cert.setIssuer(cert.subject.attributes);
     cert.setExtensions(extensions);
     cert.sign(keys.privateKey, forge.md.sha256.create());
   }
   return { cert: pki.certificateToPem(cert), key: pki.privateKeyToPem(keys.privateKey) };
+}
+
+/**
+ * A serving certificate (serverAuth, not a CA) for `names`, signed by `issuer`, or self-signed when
+ * no issuer is given. The SANs are DNS- and IP-typed, as the apiserver's TLS client checks them.
+ * It never outlives its issuer.
+ */
+export function createServingCertificate(commonName: string, names: SubjectAltNames, days: number, issuer?: PemPair): PemPair {
+  return issueLeaf(commonName, names, days, 'serverAuth', issuer);
+}
+
+/** A client certificate (clientAuth), as kube-apiserver presents to a webhook that asks for one. */
+export function createClientCertificate(commonName: string, days: number, issuer: PemPair, names: SubjectAltNames = {}): PemPair {
+  return issueLeaf(commonName, names, days, 'clientAuth', issuer);
+}
+
+/** What tollgate reads off a certificate: enough to log it, compare it and publish its expiry. */
+export interface CertificateInfo {
+  subject: string;
+  serialNumber: string;
+  /** SHA-256 fingerprint, colon-separated hex, as openssl prints it. */
+  fingerprint256: string;
+  notBefore: Date;
+  notAfter: Date;
+  isCA: boolean;
+  dnsNames: string[];
+  ipAddresses: string[];
+}
+
+/** Reads the first certificate of a PEM text; throws when there is none or it does not parse. */
+export function inspectCertificate(pem: string | X509Certificate): CertificateInfo {
+  const x509 = typeof pem === 'string' ? new X509Certificate(pem) : pem;
+  const sans = (x509.subjectAltName ?? '').split(/,\s*/).filter((entry) => entry !== '');
+  return {
+    subject: x509.subject,
+    serialNumber: x509.serialNumber,
+    fingerprint256: x509.fingerprint256,
+    notBefore: new Date(x509.validFrom),
+    notAfter: new Date(x509.validTo),
+    isCA: x509.ca,
+    dnsNames: sans.filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice('DNS:'.length)),
+    ipAddresses: sans.filter((entry) => entry.startsWith('IP Address:')).map((entry) => entry.slice('IP Address:'.length)),
+  };
+}
+
+/** Every certificate of a PEM text (a bundle or a chain), in order. */
+export function splitPemCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((block) => `${block}\n`) ?? [];
 }

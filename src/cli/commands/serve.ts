@@ -1,7 +1,8 @@
 // `tollgate serve`: the webhook server.
 import { Command, InvalidArgumentError } from 'commander';
+import { ErrorCodes, TollgateError } from '../../errors.js';
 import { createLogger } from '../../log/logger.js';
-import { DEFAULT_DRAIN_MS, DEFAULT_HOST, DEFAULT_PORT, startServer } from '../../http/serve.js';
+import { DEFAULT_DRAIN_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_MIN_VERSION, startServer, type TlsMinVersion } from '../../http/serve.js';
 import type { CliIO } from '../io.js';
 import type { LevelWithSilent } from 'pino';
 
@@ -17,6 +18,16 @@ export function parseSeconds(value: string): number {
   return seconds;
 }
 
+export function parseTlsVersion(value: string): TlsMinVersion {
+  if (value === '1.2' || value === 'TLSv1.2') return 'TLSv1.2';
+  if (value === '1.3' || value === 'TLSv1.3') return 'TLSv1.3';
+  throw new InvalidArgumentError('must be 1.2 or 1.3');
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 interface ServeFlags {
   config?: string;
   port: number;
@@ -25,6 +36,9 @@ interface ServeFlags {
   key?: string;
   logLevel: LevelWithSilent;
   drainSeconds: number;
+  clientCa?: string;
+  clientName: string[];
+  tlsMinVersion: TlsMinVersion;
 }
 
 export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): Command {
@@ -35,9 +49,13 @@ export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): C
     .option('--host <host>', 'address to bind', DEFAULT_HOST)
     .option('--cert <file>', 'serving certificate (PEM); without it a development certificate is made under certs/')
     .option('--key <file>', 'private key of the serving certificate (PEM)')
+    .option('--client-ca <file>', 'require a client certificate signed by this CA on /mutate and /validate (the apiserver presents one when configured to)')
+    .option('--client-name <name>', 'with --client-ca: the common name or DNS SAN the client certificate must carry (repeatable)', collect, [])
+    .option('--tls-min-version <version>', 'lowest TLS version served: 1.2 or 1.3', parseTlsVersion, DEFAULT_TLS_MIN_VERSION)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .option('--drain-seconds <seconds>', 'on SIGTERM, keep serving reviews this long (with /readyz failing) before closing', parseSeconds, DEFAULT_DRAIN_MS / 1000)
     .action(async (flags: ServeFlags) => {
+      if (flags.clientName.length > 0 && !flags.clientCa) throw new TollgateError(ErrorCodes.TG_ERR_USAGE, '--client-name needs --client-ca');
       const logger = createLogger({ level: flags.logLevel });
       const server = await startServer({
         logger,
@@ -47,6 +65,9 @@ export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): C
         ...(flags.config ? { configFile: flags.config } : {}),
         ...(flags.cert ? { certFile: flags.cert } : {}),
         ...(flags.key ? { keyFile: flags.key } : {}),
+        ...(flags.clientCa ? { clientCaFile: flags.clientCa } : {}),
+        clientNames: flags.clientName,
+        tlsMinVersion: flags.tlsMinVersion,
       });
       let stopping = false;
       const stop = (signal: string) => {
