@@ -48,6 +48,13 @@ export function normaliseRegistry(host: string): string {
   return DOCKER_HUB_ALIASES.has(lower) ? DOCKER_HUB : lower;
 }
 
+/** What a non-string is, for a message; `String()` itself throws on `{ toString: [] }`. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' || typeof value === 'function' ? `a value of type ${typeof value}` : String(value);
+}
+
 /** The first path component is a registry host when it looks like one (distribution's rule). */
 function looksLikeHost(component: string): boolean {
   return component === 'localhost' || component.includes('.') || component.includes(':') || component.toLowerCase() !== component;
@@ -58,7 +65,7 @@ function looksLikeHost(component: string): boolean {
  * anything else, whatever the input.
  */
 export function parseImageReference(reference: unknown): ImageReference {
-  if (typeof reference !== 'string') throw new ImageReferenceError(String(reference), 'not a string');
+  if (typeof reference !== 'string') throw new ImageReferenceError(describeValue(reference), 'not a string');
   if (reference === '') throw new ImageReferenceError(reference, 'empty');
   if (reference.length > 4096) throw new ImageReferenceError(reference.slice(0, 64) + '...', 'too long');
   if (HEX64_RE.test(reference)) throw new ImageReferenceError(reference, 'a bare 64-character hex ID names no repository');
@@ -98,8 +105,10 @@ export function parseImageReference(reference: unknown): ImageReference {
   if (host.length + 1 + path.length > NAME_MAX_LENGTH) throw new ImageReferenceError(reference, `name longer than ${NAME_MAX_LENGTH} characters`);
 
   const registry = normaliseRegistry(host);
-  // Docker Hub's official images live under library/, but runtimes add it only for these two names.
-  const officialImage = (host === DOCKER_HUB || host === 'index.docker.io') && !path.includes('/');
+  // Docker Hub's only one-component names are its official images, under library/. Runtimes add it
+  // for `docker.io` and `index.docker.io` only, but it is applied to every Hub host name here so
+  // that `registry-1.docker.io/x` and `Docker.io/x` never read as a `docker.io/x/...` prefix.
+  const officialImage = registry === DOCKER_HUB && !path.includes('/');
   const repository = officialImage ? `library/${path}` : path;
   const parsed: ImageReference = { registry, repository };
   if (tag !== undefined) parsed.tag = tag;

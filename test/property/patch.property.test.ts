@@ -1,0 +1,107 @@
+// The mutating chain's patch always applies to the object exactly as received and reproduces the
+// mutated object; run again on its own output, the chain patches nothing.
+import fc from 'fast-check';
+import fastJsonPatch from 'fast-json-patch';
+import { describe, expect, it } from 'vitest';
+import type { AdmissionRequest, KubernetesObject } from '../../src/admission/types.js';
+import { PolicyEngine } from '../../src/engine/engine.js';
+import type { LoadedPolicy } from '../../src/engine/loader.js';
+import annotationInjection from '../../policies/annotation-injection/index.js';
+import { mutating } from '../helpers/policies.js';
+
+/** More runs for a deeper search: FC_RUNS=20000 npx vitest run test/property */
+const RUNS = Number(process.env.FC_RUNS ?? 500);
+
+/** The object as the apiserver would see it after JSON: undefined members gone. */
+const asJson = (value: unknown): unknown => JSON.parse(JSON.stringify(value) ?? 'null');
+
+// Keys that need JSON Pointer escaping or are otherwise awkward; `__proto__` never reaches the
+// engine (the server refuses it), so it is left out.
+const key = fc.oneof(
+  fc.constantFrom('a', 'b', 'labels', 'annotations', 'a/b', 'a~b', '~1', '~0', '/', '', ' ', '0', '-', 'é', '\u{1F600}', 'constructor', 'toString', 'length'),
+  fc.string({ maxLength: 6 }).filter((k) => k !== '__proto__'),
+);
+const json: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, fc.constantFrom(null, true, false, 0, 1.5, '', 'x', '\u2028'), fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(key, tie('value'), { maxKeys: 4 })),
+})).value;
+
+const podLike = fc.record({
+  apiVersion: fc.constant('v1'),
+  kind: fc.constant('Pod'),
+  metadata: fc.record({ name: fc.constant('p'), annotations: fc.option(fc.dictionary(key, fc.string({ maxLength: 4 }), { maxKeys: 3 }), { nil: undefined }), extra: json }, { requiredKeys: ['name'] }),
+  spec: json,
+  // Objects arrive as JSON: no undefined members.
+}).map((object) => asJson(object)) as fc.Arbitrary<KubernetesObject>;
+
+type Edit = { path: string[]; remove: boolean; value: unknown };
+const edit: fc.Arbitrary<Edit> = fc.record({
+  path: fc.array(fc.oneof(key, fc.constantFrom('metadata', 'spec', 'annotations', '0', '1')), { minLength: 1, maxLength: 4 }),
+  remove: fc.boolean(),
+  value: fc.oneof(json, fc.constant(undefined)),
+});
+
+const isIndex = (array: unknown[], key: string, extra = 0) => key === String(Number(key)) && Number(key) >= 0 && Number(key) < array.length + extra;
+
+/** A deterministic, idempotent editor: sets or removes each path, making objects on the way where needed. */
+function applyEdits(object: KubernetesObject, edits: readonly Edit[]): void {
+  edits: for (const { path, remove, value } of edits) {
+    let node: Record<string, unknown> | unknown[] = object;
+    for (const step of path.slice(0, -1)) {
+      if (Array.isArray(node) && !isIndex(node, step)) continue edits;
+      const record = node as Record<string, unknown>;
+      const next = record[step];
+      if (typeof next !== 'object' || next === null) {
+        if (remove) continue edits;
+        record[step] = {};
+      }
+      node = record[step] as Record<string, unknown>;
+    }
+    const last = path[path.length - 1]!;
+    if (Array.isArray(node)) {
+      // Truncating (not splicing) keeps the editor idempotent.
+      if (remove && isIndex(node, last)) node.length = Number(last);
+      else if (!remove && isIndex(node, last, 1)) node[Number(last)] = structuredClone(value ?? null);
+    } else if (remove) delete node[last];
+    else Object.defineProperty(node, last, { value: structuredClone(value), enumerable: true, writable: true, configurable: true });
+  }
+}
+
+function requestFor(object: KubernetesObject): AdmissionRequest {
+  return { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, operation: 'CREATE', namespace: 'default', object };
+}
+
+
+describe('patches (property)', () => {
+  it('apply to the original and reproduce the mutated object; the chain is idempotent', async () => {
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    await fc.assert(
+      fc.asyncProperty(
+        podLike,
+        fc.array(edit, { maxLength: 4 }),
+        fc.dictionary(fc.constantFrom('tollgate.dev/a', 'example.com/b', 'c'), fc.string({ maxLength: 4 }), { maxKeys: 2 }),
+        fc.boolean(),
+        async (object, edits, annotations, overwrite) => {
+          const policies: LoadedPolicy[] = [
+            mutating('edits', (request) => applyEdits(request.object!, edits)),
+            mutating('annotations', (await annotationInjection.create({ annotations, overwrite }, { name: 'annotations', logger })).mutate),
+          ];
+          const engine = new PolicyEngine(policies);
+          const original = structuredClone(object);
+          const outcome = await engine.mutate(requestFor(object));
+          expect(object, 'the object as received is never changed').toEqual(original);
+          expect(outcome.verdict.allowed, JSON.stringify(outcome.policies.map((p) => p.error))).toBe(true);
+
+          const patch = (outcome.verdict.patch ?? []) as fastJsonPatch.Operation[];
+          // What the apiserver does: decode the patch from JSON and apply it to the object it sent.
+          const wirePatch = asJson(patch) as fastJsonPatch.Operation[];
+          const applied = fastJsonPatch.applyPatch(asJson(original), wirePatch, true, false).newDocument;
+          expect(applied).toEqual(asJson(outcome.object));
+
+          const again = await engine.mutate(requestFor(asJson(outcome.object) as KubernetesObject));
+          expect(again.verdict.patch ?? []).toEqual([]);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+});
