@@ -1,13 +1,14 @@
 // The `tollgate` command line: one module per command; `run` returns the exit code.
 import { Command, CommanderError } from 'commander';
 import { TollgateError, describeError } from '../errors.js';
+import { certsCommand } from './commands/certs.js';
 import { serveCommand } from './commands/serve.js';
 import { ExitCodes, processIO, type CliIO } from './io.js';
 
 export type CommandFactory = (io: CliIO, setExitCode: (code: number) => void) => Command;
 
 /** Every command; a new one is a module in commands/ and a line here. */
-const COMMANDS: CommandFactory[] = [serveCommand];
+const COMMANDS: CommandFactory[] = [serveCommand, certsCommand];
 
 export async function run(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let exitCode: number = ExitCodes.ok;
@@ -19,7 +20,8 @@ export async function run(argv: readonly string[], io: CliIO = processIO()): Pro
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError();
-  for (const factory of COMMANDS) program.addCommand(factory(io, setExitCode).exitOverride());
+  // addCommand does not pass the output settings down: without this, a sub-command's usage errors bypass `io`.
+  for (const factory of COMMANDS) program.addCommand(factory(io, setExitCode).exitOverride().configureOutput(program.configureOutput()));
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {
