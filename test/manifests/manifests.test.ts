@@ -207,6 +207,33 @@ describe('manifests/', () => {
     });
   });
 
+  it('ships a cert-gen Job whose RBAC grants exactly what `tollgate certs --in-cluster --patch-webhooks` touches', async () => {
+    const certgen: Manifest[] = [];
+    for (const file of ['rbac.yaml', 'job.yaml']) {
+      for (const doc of parseAllDocuments(await readFile(path.join(DIR, 'certgen', file), 'utf8'))) certgen.push(doc.toJS() as Manifest);
+    }
+    const kustomization = parseAllDocuments(await readFile(path.join(DIR, 'certgen', 'kustomization.yaml'), 'utf8'))[0]!.toJS() as { resources: string[] };
+    expect(kustomization.resources.sort()).toEqual(['job.yaml', 'rbac.yaml']);
+    const of = (kind: string) => certgen.find((o) => o.kind === kind)!;
+    const secretRules = of('Role').rules as any[];
+    expect(secretRules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [DEFAULT_SECRET, `${DEFAULT_SECRET}-ca`], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    ]);
+    expect(of('ClusterRole').rules).toEqual([
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [DEFAULT_WEBHOOK_CONFIGURATION], verbs: ['get', 'update'] },
+    ]);
+    for (const binding of [of('RoleBinding'), of('ClusterRoleBinding')]) {
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: of('ServiceAccount').metadata.name, namespace: DEFAULT_NAMESPACE }]);
+    }
+    const pod = of('Job').spec.template.spec;
+    expect(pod.serviceAccountName).toBe(of('ServiceAccount').metadata.name);
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    const [container] = pod.containers;
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(container.args.slice(0, 3)).toEqual(['certs', '--in-cluster', '--patch-webhooks']);
+  });
+
   it('builds with kustomize (kubectl kustomize), when kubectl is on the machine', async (context) => {
     const result = await new Promise<{ code: number | null; stdout: string; missing: boolean }>((resolve) => {
       execFile('kubectl', ['kustomize', DIR], { timeout: 15_000 }, (error, stdout) =>
