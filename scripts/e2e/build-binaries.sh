@@ -33,6 +33,7 @@ if command -v flock >/dev/null; then
   exec 9>"$cache_dir/.lock"
   flock 9
   if have_all; then echo "$cache_dir"; exit 0; fi
+  rm -f "$bin_dir"/.*.tmp.* # left by a build that was killed outright
 fi
 
 minor=${k8s_version#v1.}; minor=${minor%%.*}
@@ -49,7 +50,7 @@ build() { # build <name> <package> [extra ldflags]
   [[ -x $bin_dir/$name ]] && return 0
   echo "build-binaries.sh: building $name ($pkg) into $bin_dir ..." >&2
   local start=$SECONDS
-  trap 'rm -f "$tmp"' EXIT
+  trap "rm -f '$tmp'" EXIT
   (cd "$wrapper_dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w$extra" -o "$tmp" "$pkg")
   mv -f "$tmp" "$bin_dir/$name"
   trap - EXIT

@@ -1,7 +1,7 @@
 // A real control plane for the e2e suite: etcd and kube-apiserver on loopback, with their own
 // certificates and an admin token, torn down with everything they started.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
@@ -72,7 +72,9 @@ export function freePort(): Promise<number> {
 /** Starts etcd and kube-apiserver, waits for /readyz and writes a kubeconfig. */
 export async function startCluster(options: ClusterOptions = {}): Promise<E2ECluster> {
   const binaries = await ensureBinaries();
-  const workDir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
+  removeAbandonedWorkDirs();
+  const workDir = mkdtempSync(join(tmpdir(), workDirPrefix));
+  writeFileSync(join(workDir, ownerFile), String(process.pid));
   const keep = process.env['TOLLGATE_E2E_KEEP'] === '1';
   const removeWorkDir = () => {
     if (!keep) rmSync(workDir, { recursive: true, force: true, maxRetries: 3 });
@@ -146,6 +148,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<E2EClu
         `--etcd-servers=${etcdUrl}`,
         `--bind-address=${loopback}`,
         `--advertise-address=${loopback}`,
+        // The endpoint reconciler refuses a loopback advertise address, and nothing here would
+        // use the `kubernetes` Service's endpoints anyway.
+        '--endpoint-reconciler-type=none',
         `--secure-port=${apiserverPort}`,
         `--tls-cert-file=${files.cert}`,
         `--tls-private-key-file=${files.key}`,
@@ -196,6 +201,36 @@ export async function startCluster(options: ClusterOptions = {}): Promise<E2EClu
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+const workDirPrefix = 'tollgate-e2e-';
+const ownerFile = 'owner.pid';
+
+/**
+ * Removes the work dirs of earlier runs whose process is gone: only a SIGKILLed run leaves one
+ * (its etcd and kube-apiserver died with it, by the parent-death signal).
+ */
+function removeAbandonedWorkDirs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(workDirPrefix)) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      const owner = Number(readFileSync(join(dir, ownerFile), 'utf8'));
+      if (isAlive(owner)) continue;
+    } catch {
+      continue; // not ours, or being created right now
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,12 +1,14 @@
 // Child processes of the e2e suite, started so that none of them outlives the run: each gets its
 // own process group (so its children go too), the parent-death signal when setpriv exists (so even
-// a SIGKILLed test worker takes them along), and is killed on stop(), on process exit and on
-// SIGINT/SIGTERM/SIGHUP.
+// a SIGKILLed test worker takes them along), and is killed on stop(), on process exit, on
+// SIGINT/SIGTERM/SIGHUP, and when the worker finds itself orphaned by a killed test runner.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 
 /** How long a process gets between SIGTERM and SIGKILL. */
 export const stopGraceMs = 5_000;
+/** How often a worker checks whether its parent (the test runner) is still there. */
+const orphanCheckMs = 1_000;
 
 export interface ManagedProcessOptions {
   /** Where stdout and stderr go; read back by `logTail()`. */
@@ -75,13 +77,23 @@ function installExitHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   process.on('exit', killAllNow);
-  const signals = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
-  for (const [signal, number] of Object.entries(signals)) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       killAllNow();
-      process.exit(128 + number);
+      // Vitest replaces process.exit in its workers, so end by the signal's default action
+      // unless someone else still listens for it.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     });
   }
+  // A test runner killed outright leaves its workers orphaned and still running: when our parent
+  // changes, nobody is waiting for us any more.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      killAllNow();
+      process.kill(process.pid, 'SIGKILL');
+    }
+  }, orphanCheckMs).unref();
 }
 
 /** Starts `command` in its own process group, output to `logFile`, tracked for teardown. */
