@@ -5,7 +5,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
-import { createCertificateAuthority, createServingCertificate, inspectCertificate, splitPemCertificates, type CertificateInfo, type PemPair } from './certificates.js';
+import { canonicalIp, createCertificateAuthority, createServingCertificate, inspectCertificate, splitPemCertificates, type CertificateInfo, type PemPair } from './certificates.js';
 import { writeFileAtomic } from './dev-certificate.js';
 
 /** The files of a certificate directory; the names are those of a `kubernetes.io/tls` Secret. */
@@ -150,7 +150,7 @@ export async function bootstrapCertificates(options: BootstrapOptions): Promise<
   const files = certificateFiles(options.outDir);
   const existing = await readCertificateDirectory(options.outDir);
   const dnsNames = [...new Set([...serviceDnsNames(options.service, options.namespace), ...(options.dnsNames ?? [])])];
-  const ipAddresses = [...new Set(options.ipAddresses ?? [])];
+  const ipAddresses = [...new Set((options.ipAddresses ?? []).map(canonicalIp))];
   let previousCA: ReturnType<typeof usableCA>;
   const retiring: string[] = [];
   try {

@@ -2,6 +2,7 @@
 // apiserver dials, client certificates, and a read-out of a PEM certificate with node:crypto.
 import forge from 'node-forge';
 import { X509Certificate, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 
 const { pki } = forge;
 
@@ -129,8 +130,13 @@ export function inspectCertificate(pem: string | X509Certificate): CertificateIn
     notAfter: new Date(x509.validTo),
     isCA: x509.ca,
     dnsNames: sans.filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice('DNS:'.length)),
-    ipAddresses: sans.filter((entry) => entry.startsWith('IP Address:')).map((entry) => entry.slice('IP Address:'.length)),
+    ipAddresses: sans.filter((entry) => entry.startsWith('IP Address:')).map((entry) => canonicalIp(entry.slice('IP Address:'.length))),
   };
+}
+
+/** An IP address as it is usually written: IPv6 compressed (`::1`, where Node prints `0:0:0:0:0:0:0:1`). */
+export function canonicalIp(ip: string): string {
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip;
 }
 
 /** Every certificate of a PEM text (a bundle or a chain), in order. */

@@ -75,6 +75,13 @@ describe('tollgate certs bootstrap', () => {
     expect(await Promise.all(['ca.crt', 'ca.key', 'tls.crt', 'tls.key', 'ca-bundle.crt'].map(read))).toEqual(before);
   });
 
+  it('reuses a certificate for IPv6 addresses, however they are written', async () => {
+    const first = await bootstrapCertificates({ ...base(), ipAddresses: ['::1', '127.0.0.1'] });
+    expect(first.serving.info.ipAddresses).toEqual(['::1', '127.0.0.1']);
+    const again = await bootstrapCertificates({ ...base(), ipAddresses: ['0:0:0:0:0:0:0:1', '127.0.0.1'] });
+    expect(again.serving.action).toBe('reused');
+  });
+
   it('keeps the CA but re-issues the serving certificate when the names change, or it nears its end', async () => {
     await bootstrapCertificates(base());
     const ca = await read('ca.crt');
