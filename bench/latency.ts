@@ -1,0 +1,49 @@
+// Latency at a fixed, moderate rate (open loop), seen from the client as the apiserver sees it,
+// and from the server as tollgate's own `durationMs` records it (decode, policies, encode).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { standardBodies } from './lib/bodies.js';
+import type { BenchContext } from './lib/context.js';
+import { fixedRate, percentile } from './lib/load.js';
+import type { ServerProcess } from './lib/processes.js';
+
+const P99_TARGET_MS = 5;
+/** Pino writes asynchronously; give the last lines of a run time to land. */
+const LOG_FLUSH_MS = 200;
+
+export const title = 'latency';
+
+/** `durationMs` of every review line logged since `offset`, sorted. */
+function serverDurations(server: ServerProcess, offset: number): number[] {
+  const durations: number[] = [];
+  for (const line of server.logSince(offset).split('\n')) {
+    if (!line.includes('"msg":"review"')) continue;
+    const duration = (JSON.parse(line) as { durationMs?: unknown }).durationMs;
+    if (typeof duration === 'number') durations.push(duration);
+  }
+  return durations.sort((a, b) => a - b);
+}
+
+export async function run(ctx: BenchContext): Promise<void> {
+  const { seconds, rate } = ctx.settings;
+  const bodies = ctx.settings.quick ? standardBodies().slice(0, 2) : standardBodies();
+  for (const body of bodies) {
+    for (const endpoint of ['validate', 'mutate'] as const) {
+      const point = `/${endpoint} at ${rate}/s, ${body.name}`;
+      ctx.log(`${title}: ${point}`);
+      const results = await ctx.alternate(ctx.compared, 1, async (server) => {
+        const offset = server.logSize();
+        const result = await fixedRate(server, endpoint, body, { rate, seconds, ca: ctx.certificate.cert });
+        await sleep(LOG_FLUSH_MS);
+        return { ...result, serverMs: server === ctx.floor ? [] : serverDurations(server, offset) };
+      });
+      const p50 = ctx.values(results, (r) => percentile(r.latenciesMs, 50));
+      const p99 = ctx.values(results, (r) => percentile(r.latenciesMs, 99));
+      ctx.report.add({ scenario: title, point, metric: 'p50, client', unit: 'ms', ...p50 });
+      ctx.report.add({ scenario: title, point, metric: 'p99, client', unit: 'ms', ...p99, target: `< ${P99_TARGET_MS} ms`, met: p99.tollgate < P99_TARGET_MS });
+      const { floor: _floor, ...serverP50 } = ctx.values(results, (r) => percentile(r.serverMs, 50));
+      const { floor: _floor99, ...serverP99 } = ctx.values(results, (r) => percentile(r.serverMs, 99));
+      ctx.report.add({ scenario: title, point, metric: 'p50, server durationMs', unit: 'ms', ...serverP50 });
+      ctx.report.add({ scenario: title, point, metric: 'p99, server durationMs', unit: 'ms', ...serverP99 });
+    }
+  }
+}

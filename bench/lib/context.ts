@@ -1,0 +1,142 @@
+// What every scenario is given: the servers, the run's time budget, the certificate, the report,
+// and `alternate`, which runs floor and tollgate turn about so that drift on the machine hits both.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mean, type Report } from './report.js';
+import { spawnServer, type ServerProcess } from './processes.js';
+
+/** The compiled benchmark (dist/bench-build/) and the repository it was built from. */
+const BUILD_DIR = fileURLToPath(new URL('../../', import.meta.url));
+export const REPO_ROOT = path.resolve(BUILD_DIR, '../..');
+export const TOLLGATE_DIST = path.join(REPO_ROOT, 'dist');
+export const FLOOR_SCRIPT = path.join(BUILD_DIR, 'bench', 'floor.js');
+export const NOOP_POLICY = path.join(BUILD_DIR, 'bench', 'policies', 'noop-validating.js');
+
+export interface Certificate {
+  cert: Buffer;
+  certFile: string;
+  keyFile: string;
+}
+
+export interface BenchSettings {
+  quick: boolean;
+  /** Length of one measured run. */
+  seconds: number;
+  /** Floor/tollgate rounds per point of the main comparisons (order flipped each round). */
+  repeats: number;
+  /** Keep-alive connections of a saturation run. */
+  connections: number;
+  /** The fixed, moderate rate of the latency runs. */
+  rate: number;
+}
+
+export class BenchContext {
+  private started = 0;
+  private readonly servers: ServerProcess[] = [];
+  floor!: ServerProcess;
+  tollgate!: ServerProcess;
+  /** Tollgate as built in BENCH_BASELINE, run beside the current build to measure a change. */
+  baseline: ServerProcess | undefined;
+
+  constructor(
+    readonly settings: BenchSettings,
+    readonly certificate: Certificate,
+    readonly workDir: string,
+    readonly report: Report,
+    readonly baselineDist: string | undefined,
+  ) {}
+
+  log(line: string): void {
+    process.stderr.write(`${line}\n`);
+  }
+
+  /** The servers every comparison runs on: floor, tollgate and the baseline when there is one. */
+  get compared(): ServerProcess[] {
+    return [this.floor, this.tollgate, ...(this.baseline ? [this.baseline] : [])];
+  }
+
+  async startFloor(label = 'floor', nodeOptions: string[] = []): Promise<ServerProcess> {
+    const n = ++this.started;
+    const server = await spawnServer({
+      label,
+      args: [FLOOR_SCRIPT, '--cert', this.certificate.certFile, '--key', this.certificate.keyFile],
+      nodeOptions,
+      logFile: path.join(this.workDir, `${n}-${label.replace(/\W+/g, '-')}.log`),
+      readyMessage: 'floor is serving',
+    });
+    this.servers.push(server);
+    return server;
+  }
+
+  /**
+   * Tollgate's real `serve` command. `config` is written to a file (absent: the embedded default);
+   * `dist` is the build to run; `args` are appended to the command line (later flags win).
+   */
+  async startTollgate(label: string, options: { config?: unknown; dist?: string; nodeOptions?: string[]; args?: string[] } = {}): Promise<ServerProcess> {
+    const n = ++this.started;
+    const args = [path.join(options.dist ?? TOLLGATE_DIST, 'src', 'cli', 'bin.js'), 'serve', '--host', '127.0.0.1', '--port', '0'];
+    args.push('--cert', this.certificate.certFile, '--key', this.certificate.keyFile, '--log-level', 'info', '--drain-seconds', '0');
+    if (options.config !== undefined) {
+      const file = path.join(this.workDir, `${n}-config.json`);
+      writeFileSync(file, JSON.stringify(options.config, null, 2));
+      args.push('--config', file);
+    }
+    const server = await spawnServer({
+      label,
+      args: [...args, ...(options.args ?? [])],
+      nodeOptions: options.nodeOptions ?? [],
+      logFile: path.join(this.workDir, `${n}-${label.replace(/\W+/g, '-')}.log`),
+      readyMessage: 'tollgate is serving',
+    });
+    this.servers.push(server);
+    return server;
+  }
+
+  async stop(server: ServerProcess): Promise<void> {
+    await server.stop();
+    this.servers.splice(this.servers.indexOf(server), 1);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.stop()));
+    this.servers.length = 0;
+  }
+
+  private flip = false;
+
+  /** One number per side from `alternate`'s results: `combine` (the mean) of `pick` over the rounds. */
+  values<T>(
+    results: Map<ServerProcess, T[]>,
+    pick: (result: T) => number,
+    combine: (values: number[]) => number = mean,
+  ): { floor?: number; tollgate: number; baseline?: number } {
+    const of = (server: ServerProcess | undefined) => {
+      const list = server ? results.get(server) : undefined;
+      return list && list.length > 0 ? combine(list.map(pick)) : undefined;
+    };
+    const [floor, baseline] = [of(this.floor), of(this.baseline)];
+    return { tollgate: of(this.tollgate) ?? Number.NaN, ...(floor === undefined ? {} : { floor }), ...(baseline === undefined ? {} : { baseline }) };
+  }
+
+  /**
+   * Runs `run` on each server, `rounds` times, reversing the order every round (and every call),
+   * so that a slow spell on the machine lands on both sides. Returns each server's results, and
+   * counts their failed requests in the report.
+   */
+  async alternate<T extends { errors: number }>(servers: readonly ServerProcess[], rounds: number, run: (server: ServerProcess) => Promise<T>): Promise<Map<ServerProcess, T[]>> {
+    const results = new Map<ServerProcess, T[]>(servers.map((s) => [s, []]));
+    for (let round = 0; round < rounds; round++) {
+      this.flip = !this.flip;
+      const order = this.flip ? servers : [...servers].reverse();
+      for (const server of order) {
+        const result = await run(server);
+        this.report.runs++;
+        this.report.errors += result.errors;
+        if (result.errors > 0) this.log(`  ${server.label}: ${result.errors} failed requests`);
+        results.get(server)?.push(result);
+      }
+    }
+    return results;
+  }
+}

@@ -1,0 +1,96 @@
+// The benchmark's table: one row per measured quantity, floor beside tollgate, and the ratio of the
+// two from the same run. Printed as Markdown so that the README can hold it as printed.
+export type Unit = 'req/s' | 'ms' | 'µs' | 'MB' | 'x' | 'MB/s';
+
+export interface Row {
+  scenario: string;
+  point: string;
+  metric: string;
+  unit: Unit;
+  floor?: number;
+  tollgate: number;
+  /** The build named by BENCH_BASELINE, when one was given. */
+  baseline?: number;
+  /** What the issue asks of this row, e.g. `≥ 0.85` (of the ratio) or `< 5 ms`. */
+  target?: string;
+  /** Whether the target was met, when there is one. */
+  met?: boolean;
+}
+
+function format(value: number | undefined, unit: Unit): string {
+  if (value === undefined || Number.isNaN(value)) return '—';
+  switch (unit) {
+    case 'req/s':
+      return value >= 100 ? String(Math.round(value)) : value.toFixed(1);
+    case 'ms':
+      return value >= 10 ? value.toFixed(1) : value.toFixed(2);
+    case 'µs':
+      return value >= 100 ? String(Math.round(value)) : value.toFixed(1);
+    case 'MB':
+    case 'MB/s':
+      return value.toFixed(0);
+    case 'x':
+      return value.toFixed(2);
+  }
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || b === 0 || Number.isNaN(a) || Number.isNaN(b)) return '—';
+  return (a / b).toFixed(2);
+}
+
+export class Report {
+  readonly rows: Row[] = [];
+  errors = 0;
+  runs = 0;
+
+  constructor(private readonly withBaseline: boolean) {}
+
+  add(row: Row): void {
+    this.rows.push(row);
+  }
+
+  toMarkdown(): string {
+    const header = ['scenario', 'point', 'metric', 'floor', 'tollgate', 'tollgate/floor'];
+    if (this.withBaseline) header.push('baseline', 'tollgate/baseline');
+    header.push('target');
+    const lines = [`| ${header.join(' | ')} |`, `|${header.map((h) => (h === 'scenario' || h === 'point' || h === 'metric' ? '---' : '---:')).join('|')}|`];
+    let previous = '';
+    for (const row of this.rows) {
+      const cells = [
+        row.scenario === previous ? '' : row.scenario,
+        row.point,
+        `${row.metric} (${row.unit})`,
+        format(row.floor, row.unit),
+        format(row.tollgate, row.unit),
+        ratio(row.tollgate, row.floor),
+      ];
+      if (this.withBaseline) cells.push(format(row.baseline, row.unit), ratio(row.tollgate, row.baseline));
+      cells.push(row.target === undefined ? '' : `${row.target}${row.met === undefined ? '' : row.met ? ' ✓' : ' ✗'}`);
+      previous = row.scenario;
+      lines.push(`| ${cells.join(' | ')} |`);
+    }
+    return lines.join('\n');
+  }
+}
+
+export function mean(values: readonly number[]): number {
+  return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** Least-squares line through (x, y): the slope, and R² to judge how straight the curve is. */
+export function linearFit(points: ReadonlyArray<readonly [number, number]>): { slope: number; intercept: number; r2: number } {
+  const n = points.length;
+  const mx = mean(points.map(([x]) => x));
+  const my = mean(points.map(([, y]) => y));
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) ** 2;
+    syy += (y - my) ** 2;
+  }
+  const slope = n < 2 || sxx === 0 ? 0 : sxy / sxx;
+  return { slope, intercept: my - slope * mx, r2: syy === 0 ? 1 : (sxy * sxy) / (sxx * syy) };
+}

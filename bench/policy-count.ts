@@ -1,0 +1,60 @@
+// The cost curve over the number of policies: 1, 5 and 20 trivial validating policies (loaded by
+// path, as a user's module is), once matching the request and once excluded by their `match`.
+import { bodyOf, pod } from './lib/bodies.js';
+import { NOOP_POLICY, type BenchContext } from './lib/context.js';
+import { saturate } from './lib/load.js';
+import type { ServerProcess } from './lib/processes.js';
+import { linearFit } from './lib/report.js';
+
+export const title = 'policy count';
+
+/** The bodies are pods in namespace `shop`; `kube-system` is what a non-matching policy limits itself to. */
+const MATCHING = { kinds: ['Pod'], operations: ['CREATE', 'UPDATE'] };
+const NOT_MATCHING = { namespaces: ['kube-system'] };
+
+function config(count: number, match: object): unknown {
+  return { policies: Array.from({ length: count }, (_, i) => ({ module: NOOP_POLICY, name: `noop-${i}`, match })) };
+}
+
+export async function run(ctx: BenchContext): Promise<void> {
+  const { seconds, connections } = ctx.settings;
+  const counts = ctx.settings.quick ? [1, 20] : [1, 5, 20];
+  const body = bodyOf('small pod', pod({ containers: 1 }));
+  const points: Array<{ name: string; count: number; matching: boolean; server: ServerProcess }> = [];
+  const zero = await ctx.startTollgate('tollgate, 0 policies', { config: config(0, MATCHING) });
+  points.push({ name: '0 policies', count: 0, matching: true, server: zero });
+  for (const matching of [true, false]) {
+    for (const count of counts) {
+      const name = `${count} ${matching ? 'matching' : 'not matching'}`;
+      points.push({ name, count, matching, server: await ctx.startTollgate(`tollgate, ${name}`, { config: config(count, matching ? MATCHING : NOT_MATCHING) }) });
+    }
+  }
+  const cpuUs = new Map<string, number>();
+  try {
+    for (const point of points) {
+      ctx.log(`${title}: ${point.name}`);
+      await saturate(point.server, 'validate', body, { connections, seconds: Math.min(1, seconds) }); // warm-up
+      const results = await ctx.alternate([ctx.floor, point.server], 1, (server) => saturate(server, 'validate', body, { connections, seconds }));
+      const floor = results.get(ctx.floor)?.[0];
+      const tollgate = results.get(point.server)?.[0];
+      if (!floor || !tollgate) continue;
+      const label = `/validate, ${point.name}`;
+      ctx.report.add({ scenario: title, point: label, metric: 'throughput', unit: 'req/s', floor: floor.perSecond, tollgate: tollgate.perSecond });
+      ctx.report.add({ scenario: title, point: label, metric: 'CPU per review', unit: 'µs', floor: floor.cpuPerReview * 1e6, tollgate: tollgate.cpuPerReview * 1e6 });
+      cpuUs.set(point.name, (tollgate.cpuPerReview - floor.cpuPerReview) * 1e6);
+    }
+  } finally {
+    await Promise.all(points.map((p) => ctx.stop(p.server)));
+  }
+  for (const matching of [true, false]) {
+    const curve = [0, ...counts].map((count) => [count, cpuUs.get(count === 0 ? '0 policies' : `${count} ${matching ? 'matching' : 'not matching'}`) ?? Number.NaN] as const);
+    const fit = linearFit(curve);
+    ctx.report.add({
+      scenario: title,
+      point: `each ${matching ? 'matching' : 'non-matching'} policy (fit over 0-${counts.at(-1)}, R² ${fit.r2.toFixed(2)})`,
+      metric: 'CPU above floor',
+      unit: 'µs',
+      tollgate: fit.slope,
+    });
+  }
+}

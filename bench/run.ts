@@ -1,0 +1,92 @@
+// `npm run bench`: starts the floor and tollgate side by side, runs every scenario (or those named
+// in BENCH_ONLY), and prints one Markdown table of floor, tollgate and their ratio from this run.
+//   BENCH_QUICK=1          about a minute instead of about five
+//   BENCH_ONLY=a,b         only these scenarios (saturation, latency, policy-count, containers,
+//                          body-size, handshake, scale-out)
+//   BENCH_BASELINE=<dist>  also run the tollgate built in <dist> (a copy of dist/ from before a
+//                          change) beside the current one, and print the ratio of the two
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureDevCertificate } from '../src/tls/dev-certificate.js';
+import { standardBodies } from './lib/bodies.js';
+import { BenchContext, REPO_ROOT, type BenchSettings } from './lib/context.js';
+import { probe, saturate } from './lib/load.js';
+import { Report } from './lib/report.js';
+import * as bodySize from './body-size.js';
+import * as containers from './containers.js';
+import * as handshake from './handshake.js';
+import * as latency from './latency.js';
+import * as policyCount from './policy-count.js';
+import * as saturation from './saturation.js';
+import * as scaleOut from './scale-out.js';
+
+const SCENARIOS: Record<string, { title: string; run(ctx: BenchContext): Promise<void> }> = {
+  saturation,
+  latency,
+  'policy-count': policyCount,
+  containers,
+  'body-size': bodySize,
+  handshake,
+  'scale-out': scaleOut,
+};
+
+const quick = process.env.BENCH_QUICK === '1';
+const settings: BenchSettings = quick
+  ? { quick, seconds: 1, repeats: 1, connections: 10, rate: 1000 }
+  : { quick, seconds: 3, repeats: 2, connections: 10, rate: 1000 };
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+const unknown = only?.filter((name) => !(name in SCENARIOS)) ?? [];
+if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+const baselineDist = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined;
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
+const report = new Report(baselineDist !== undefined);
+const certificate = await ensureDevCertificate(workDir);
+const ctx = new BenchContext(settings, { cert: Buffer.from(certificate.cert), certFile: certificate.certFile, keyFile: certificate.keyFile }, workDir, report, baselineDist);
+
+const startedAt = new Date();
+const loadBefore = os.loadavg()[0] ?? 0;
+try {
+  ctx.floor = await ctx.startFloor();
+  ctx.tollgate = await ctx.startTollgate('tollgate');
+  if (baselineDist) ctx.baseline = await ctx.startTollgate('baseline', { dist: baselineDist });
+
+  // Every server answers every body correctly before anything is timed, and is warmed up on it.
+  for (const body of standardBodies()) {
+    for (const endpoint of ['validate', 'mutate'] as const) {
+      for (const server of ctx.compared) {
+        const answer = await probe(server, endpoint, body, ctx.certificate.cert);
+        if (!answer.allowed) throw new Error(`${server.label} /${endpoint} denied ${body.name}`);
+        if (server !== ctx.floor && endpoint === 'mutate' && !answer.patched) throw new Error(`${server.label} /mutate did not patch ${body.name}`);
+        await saturate(server, endpoint, body, { connections: settings.connections, seconds: 1 });
+      }
+    }
+  }
+
+  for (const [name, scenario] of Object.entries(SCENARIOS)) {
+    if (only && !only.includes(name)) continue;
+    await scenario.run(ctx);
+  }
+} finally {
+  await ctx.stopAll();
+}
+
+const seconds = Math.round((Date.now() - startedAt.getTime()) / 1000);
+const cpu = os.cpus();
+const command = `${quick ? 'BENCH_QUICK=1 ' : ''}${only ? `BENCH_ONLY=${only.join(',')} ` : ''}${baselineDist ? 'BENCH_BASELINE=... ' : ''}npm run bench`;
+const summary = [
+  `\`${command}\` on ${startedAt.toISOString().slice(0, 16)}Z: node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ` +
+    `load average ${loadBefore.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end; ${seconds} s.`,
+  `Keep-alive HTTP/1.1, no pipelining, \`?timeout=10s\`; ${settings.seconds} s per run, floor and tollgate alternated; ${settings.connections} connections at saturation.`,
+  `Failed requests: ${report.errors} in ${report.runs} measured runs.`,
+];
+process.stdout.write(`\n${summary.join('\n')}\n\n${report.toMarkdown()}\n`);
+
+const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
+mkdirSync(resultsDir, { recursive: true });
+const resultsFile = path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(resultsFile, `${JSON.stringify({ command, startedAt, settings, summary, rows: report.rows }, null, 2)}\n`);
+process.stderr.write(`results: ${path.relative(REPO_ROOT, resultsFile)}\n`);
+rmSync(workDir, { recursive: true, force: true });
+process.exitCode = report.errors > 0 ? 1 : 0;
