@@ -6,6 +6,7 @@ import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../
 import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { PolicyMode } from '../config/schema.js';
+import { copyJson } from './copy.js';
 import type { LoadedMutatingPolicy, LoadedPolicy, LoadedValidatingPolicy } from './loader.js';
 import type { PolicyKind, PolicyLogger, Violation } from './policy.js';
 
@@ -165,7 +166,7 @@ export class PolicyEngine {
       const started = performance.now();
       const outcome: PolicyOutcome = { policy: policy.name, kind: 'mutating', mode: policy.mode, result: 'unchanged', violations: [], warnings: [], durationMs: 0 };
       try {
-        const draft: AdmissionRequest = { ...request, object: structuredClone(current as KubernetesObject) };
+        const draft: AdmissionRequest = { ...request, object: copyJson(current as KubernetesObject) };
         const result = await callWithBudget(() => policy.instance.mutate(draft), policy.timeoutMs);
         if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
         outcome.warnings = stringList(result?.warnings, 'warnings');

@@ -1,0 +1,82 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { copyJson } from '../../src/engine/copy.js';
+
+/** Every object and array reachable from `value`. */
+function containers(value: unknown, found = new Set<object>()): Set<object> {
+  if (typeof value === 'object' && value !== null && !found.has(value)) {
+    found.add(value);
+    for (const child of Object.values(value)) containers(child, found);
+  }
+  return found;
+}
+
+describe('copyJson', () => {
+  it('copies any JSON value to an equal value that shares no object or array with it', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const copy = copyJson(value);
+        expect(copy).toStrictEqual(value);
+        const originals = containers(value);
+        for (const inner of containers(copy)) expect(originals.has(inner)).toBe(false);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps key order, including integer-like keys', () => {
+    const value = JSON.parse('{"b":1,"2":2,"a":{"z":1,"1":2},"0":[3,{"y":null}]}') as unknown;
+    expect(JSON.stringify(copyJson(value))).toBe(JSON.stringify(value));
+  });
+
+  it('copies a `__proto__` key as data, leaving the prototype alone', () => {
+    const value = JSON.parse('{"a":{"__proto__":{"polluted":true}}}') as { a: Record<string, unknown> };
+    const copy = copyJson(value);
+    expect(Object.keys(copy.a)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(copy.a)).toBe(Object.prototype);
+    expect((copy.a as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(Object.getOwnPropertyDescriptor(copy.a, '__proto__')?.value).toEqual({ polluted: true });
+    expect(Object.getOwnPropertyDescriptor(copy.a, '__proto__')?.value).not.toBe(Object.getOwnPropertyDescriptor(value.a, '__proto__')?.value);
+  });
+
+  it('copies objects nested 100,000 levels deep without overflowing the stack', () => {
+    // Alternating objects and arrays: { f: [ { f: [ ... ] } ] }
+    const root: Record<string, unknown> = {};
+    let node: Record<string, unknown> = root;
+    for (let i = 0; i < 50_000; i++) {
+      const next: Record<string, unknown> = {};
+      node.f = [next];
+      node = next;
+    }
+    node.leaf = 'end';
+    const copy = copyJson(root);
+    let a: Record<string, unknown> = root;
+    let b: Record<string, unknown> = copy;
+    let depth = 0;
+    while (Array.isArray(a.f)) {
+      expect(Array.isArray(b.f) && b.f !== a.f && b !== a).toBe(true);
+      a = (a.f as Record<string, unknown>[])[0]!;
+      b = (b.f as Record<string, unknown>[])[0]!;
+      depth += 2;
+    }
+    expect(b.leaf).toBe('end');
+    expect(depth).toBe(100_000);
+  });
+
+  it('keeps null-prototype objects null-prototype, and copies values that are not plain JSON with structuredClone', () => {
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1 });
+    const when = new Date('2026-01-02T03:04:05Z');
+    const copy = copyJson({ bare, when, list: [new Map([['k', 'v']])] });
+    expect(Object.getPrototypeOf(copy.bare)).toBeNull();
+    expect(copy.bare).not.toBe(bare);
+    expect(copy.when).toBeInstanceOf(Date);
+    expect(copy.when).not.toBe(when);
+    expect(copy.when.getTime()).toBe(when.getTime());
+    expect(copy.list[0]).toBeInstanceOf(Map);
+    expect(copy.list[0]?.get('k')).toBe('v');
+  });
+
+  it('returns primitives as they are', () => {
+    for (const value of [null, 0, -1.5, '', 'x', true, false]) expect(copyJson(value)).toBe(value);
+  });
+});
