@@ -2,13 +2,14 @@
 import { Command, CommanderError } from 'commander';
 import { TollgateError, describeError } from '../errors.js';
 import { certsCommand } from './commands/certs.js';
+import { checkCommand } from './commands/check.js';
 import { serveCommand } from './commands/serve.js';
 import { ExitCodes, processIO, type CliIO } from './io.js';
 
 export type CommandFactory = (io: CliIO, setExitCode: (code: number) => void) => Command;
 
 /** Every command; a new one is a module in commands/ and a line here. */
-const COMMANDS: CommandFactory[] = [serveCommand, certsCommand];
+const COMMANDS: CommandFactory[] = [serveCommand, certsCommand, checkCommand];
 
 export async function run(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let exitCode: number = ExitCodes.ok;

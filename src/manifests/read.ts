@@ -1,0 +1,233 @@
+// Reads manifests the way `kubectl apply -f` takes them: YAML streams (YAML 1.1, as kubectl's
+// parser reads them) and JSON, from files, directories or stdin, with List kinds unwrapped. The
+// objects come out as plain JSON-shaped data, exactly what the apiserver would send a webhook.
+import type { Dirent } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { LineCounter, parseAllDocuments, type Tags } from 'yaml';
+import type { KubernetesObject } from '../admission/types.js';
+import { ErrorCodes, TollgateError, describeError } from '../errors.js';
+
+/** The name `-` (stdin) is shown as. */
+export const STDIN = '-';
+/** Extensions taken from a directory; a file named on the command line is read whatever its name. */
+export const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'] as const;
+/** YAML aliases a document may expand (a bound against "billion laughs" documents). */
+export const MAX_ALIAS_COUNT = 100;
+/** How deep Lists may nest inside Lists. */
+const MAX_LIST_DEPTH = 4;
+
+/** One object from a manifest, and where it was found. */
+export interface ManifestDocument {
+  /** The file as named (joined with the path found under a directory), `-` for stdin. */
+  file: string;
+  /** 1-based position of the YAML document in the file, empty documents counted. */
+  document: number;
+  /** Index in the `items` of the List the object came from, if it did. */
+  item?: number;
+  /** 1-based line the document starts on, when known. */
+  line?: number;
+  object: KubernetesObject;
+}
+
+/**
+ * kubectl parses YAML 1.1 (go-yaml v2): `0644` is octal and `yes` is a boolean there, but a
+ * timestamp or `12:30` stays a string, and so does a float without a digit (`.`, `e5`), which
+ * go-yaml fails to parse as a number. The yaml package's 1.1 schema, without the timestamp and
+ * sexagesimal tags and with floats that need a digit, reads a manifest the same way.
+ */
+const FLOAT = /^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)$/;
+const FLOAT_EXP = /^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$/;
+
+function kubectlTags(tags: Tags): Tags {
+  return tags
+    .filter((tag) =>
+      typeof tag === 'string'
+        ? tag !== 'timestamp' && tag !== 'intTime' && tag !== 'floatTime'
+        : tag.tag !== 'tag:yaml.org,2002:timestamp' && tag.format !== 'TIME',
+    )
+    .map((tag) => {
+      if (typeof tag === 'string' || tag.tag !== 'tag:yaml.org,2002:float' || !('test' in tag) || !tag.test) return tag;
+      if (tag.format === 'EXP') return { ...tag, test: FLOAT_EXP };
+      return tag.test.test('1.5') ? { ...tag, test: FLOAT } : tag;
+    });
+}
+
+/** Parse options that read YAML as kubectl does; duplicate keys are an error rather than a guess. */
+export const KUBECTL_YAML = { version: '1.1', customTags: kubectlTags, uniqueKeys: true, prettyErrors: false } as const;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describeType(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  return `a ${typeof value}`;
+}
+
+function where(file: string, document: number, line?: number, item?: number): string {
+  return `${file}: document ${document}${item === undefined ? '' : ` items[${item}]`}${line === undefined ? '' : ` (line ${line})`}`;
+}
+
+function parseError(message: string, cause?: unknown): TollgateError {
+  return new TollgateError(ErrorCodes.TG_ERR_MANIFEST_PARSE, message, cause === undefined ? undefined : { cause });
+}
+
+/** Adds one parsed document (or, for a List, each of its items) to `out`. */
+function collect(value: unknown, at: Omit<ManifestDocument, 'object'>, out: ManifestDocument[], depth = 0): void {
+  const place = where(at.file, at.document, at.line, at.item);
+  if (!isRecord(value)) throw parseError(`${place}: is ${describeType(value)}, not a Kubernetes object`);
+  const { apiVersion, kind, items } = value;
+  if (typeof apiVersion !== 'string' || apiVersion === '' || typeof kind !== 'string' || kind === '') {
+    throw parseError(`${place}: a Kubernetes object needs apiVersion and kind`);
+  }
+  if (kind === 'List' || (kind.endsWith('List') && Array.isArray(items))) {
+    if (!Array.isArray(items)) throw parseError(`${place}: a ${kind} needs an items list`);
+    if (depth >= MAX_LIST_DEPTH) throw parseError(`${place}: Lists nested more than ${MAX_LIST_DEPTH} deep`);
+    items.forEach((item, index) => collect(item, { ...at, item: at.item ?? index }, out, depth + 1));
+    return;
+  }
+  out.push({ ...at, object: value as KubernetesObject });
+}
+
+/** The 1-based line of a character offset in JSON text. */
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+/**
+ * Parses one file's text into its objects. JSON text (it starts with `{` or `[`) is read as
+ * JSON, as kubectl does; anything else as a YAML stream. Empty documents are skipped.
+ */
+export function parseManifests(text: string, file: string): ManifestDocument[] {
+  const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  const out: ManifestDocument[] = [];
+  const first = source.trimStart()[0];
+  if (first === '{' || first === '[') {
+    let value: unknown;
+    let failure: unknown;
+    try {
+      value = JSON.parse(source);
+    } catch (err) {
+      failure = err;
+    }
+    if (failure === undefined) {
+      collect(value, { file, document: 1, line: 1 }, out);
+      return out;
+    }
+    if (file.toLowerCase().endsWith('.json')) {
+      const position = /position (\d+)/.exec(describeError(failure));
+      const line = position ? ` (line ${lineAt(source, Number(position[1]))})` : '';
+      throw parseError(`${file}${line}: not valid JSON: ${describeError(failure)}`, failure);
+    }
+    // Not JSON after all: a YAML flow mapping such as `{a: b}` also starts with `{`.
+  }
+
+  const lineCounter = new LineCounter();
+  const documents = parseAllDocuments(source, { ...KUBECTL_YAML, lineCounter });
+  if ('empty' in documents) {
+    const error = documents.errors[0];
+    if (error) throw parseError(`${file}: ${error.message.split('\n')[0]}`, error);
+    return out;
+  }
+  documents.forEach((doc, index) => {
+    const document = index + 1;
+    const start = doc.contents?.range?.[0] ?? doc.range[0];
+    const line = lineCounter.linePos(start).line;
+    const error = doc.errors[0];
+    if (error) {
+      const errorLine = lineCounter.linePos(error.pos[0]).line;
+      throw parseError(`${where(file, document, errorLine)}: ${error.message.split('\n')[0]}`, error);
+    }
+    if (doc.contents === null) return;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      throw parseError(`${where(file, document, line)}: ${describeError(err)}`, err);
+    }
+    if (value === null || value === undefined) return;
+    collect(value, { file, document, line }, out);
+  });
+  return out;
+}
+
+async function readStream(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function readError(file: string, err: unknown): TollgateError {
+  return new TollgateError(ErrorCodes.TG_ERR_MANIFEST_READ, `${file}: cannot read: ${describeError(err)}`, { cause: err });
+}
+
+function isManifestFile(name: string): boolean {
+  const lower = name.toLowerCase();
+  return MANIFEST_EXTENSIONS.some((ext) => lower.endsWith(ext));
+}
+
+/** Every manifest file under `dir`, recursively, in a stable (sorted) order. Symlinked directories are not followed. */
+async function walk(dir: string): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    throw readError(dir, err);
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const files: string[] = [];
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await walk(full)));
+    else if (isManifestFile(entry.name) && (entry.isFile() || (entry.isSymbolicLink() && (await stat(full).catch(() => undefined))?.isFile()))) {
+      files.push(full);
+    }
+  }
+  return files;
+}
+
+export interface ReadManifestsOptions {
+  /** Where `-` reads from. */
+  stdin?: Readable;
+}
+
+/**
+ * Reads every object from the inputs, in order: files, directories (walked for .yaml, .yml and
+ * .json) and `-` for stdin. Throws a TollgateError naming the file, document and line at fault,
+ * and when the inputs hold no object at all (a pipeline pointed at the wrong place must not pass).
+ */
+export async function readManifests(inputs: readonly string[], options: ReadManifestsOptions = {}): Promise<ManifestDocument[]> {
+  const out: ManifestDocument[] = [];
+  let stdinRead = false;
+  for (const input of inputs) {
+    if (input === STDIN) {
+      if (stdinRead) throw new TollgateError(ErrorCodes.TG_ERR_USAGE, '- (stdin) can be given only once');
+      if (!options.stdin) throw new TollgateError(ErrorCodes.TG_ERR_USAGE, '- (stdin) is not available');
+      stdinRead = true;
+      out.push(...parseManifests(await readStream(options.stdin).catch((err: unknown) => Promise.reject(readError(STDIN, err))), STDIN));
+      continue;
+    }
+    let files: string[];
+    try {
+      files = (await stat(input)).isDirectory() ? await walk(input) : [input];
+    } catch (err) {
+      throw err instanceof TollgateError ? err : readError(input, err);
+    }
+    for (const file of files) {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        throw readError(file, err);
+      }
+      out.push(...parseManifests(text, file));
+    }
+  }
+  if (out.length === 0) throw new TollgateError(ErrorCodes.TG_ERR_MANIFEST_READ, `no Kubernetes objects found in ${inputs.join(', ')}`);
+  return out;
+}

@@ -1,0 +1,91 @@
+// Builds the AdmissionRequest the apiserver would send a webhook for a manifest: kind and resource
+// from the manifest and discovery's rules, the namespace filled in as the apiserver fills it.
+import { randomUUID } from 'node:crypto';
+import type {
+  AdmissionApiVersion,
+  AdmissionRequest,
+  AdmissionReview,
+  GroupVersionKind,
+  KubernetesObject,
+  Operation,
+  UserInfo,
+} from '../admission/types.js';
+import { isNamespaced, resourceOf } from './resources.js';
+
+/** The user `tollgate check` sends requests as. */
+export const CI_USER: Readonly<UserInfo> = Object.freeze({ username: 'tollgate:check', groups: ['system:authenticated'] });
+/** The namespace of a namespaced object whose manifest names none (kubectl's default too). */
+export const DEFAULT_NAMESPACE = 'default';
+
+export interface RequestOptions {
+  /** CREATE (the default), UPDATE, DELETE or CONNECT. */
+  operation?: Operation;
+  /** The object as stored before the request: required for UPDATE; for DELETE it defaults to the manifest. */
+  oldObject?: KubernetesObject | null;
+  /** A subresource such as `ephemeralcontainers`, `status` or `exec`. */
+  subResource?: string;
+  /** Namespace of a namespaced object whose manifest names none; default `default`. */
+  namespace?: string;
+  userInfo?: UserInfo;
+  /** Whether the request is a dry run (`kubectl --dry-run=server`); policies must have no side effects either way. */
+  dryRun?: boolean;
+  /** Request uid; a random UUID by default. */
+  uid?: string;
+}
+
+/** The group, version and kind a manifest states in its `apiVersion` and `kind`. */
+export function groupVersionKindOf(manifest: KubernetesObject): GroupVersionKind {
+  const apiVersion = typeof manifest.apiVersion === 'string' ? manifest.apiVersion : '';
+  const slash = apiVersion.indexOf('/');
+  return {
+    group: slash === -1 ? '' : apiVersion.slice(0, slash),
+    version: slash === -1 ? apiVersion : apiVersion.slice(slash + 1),
+    kind: typeof manifest.kind === 'string' ? manifest.kind : '',
+  };
+}
+
+const OPTIONS_KIND: Record<Operation, string | undefined> = { CREATE: 'CreateOptions', UPDATE: 'UpdateOptions', DELETE: 'DeleteOptions', CONNECT: undefined };
+
+/**
+ * The AdmissionRequest for `manifest`, as the apiserver would send it (CREATE unless told
+ * otherwise). A namespaced object without a namespace gets the default one, in the request and
+ * in the object, as the apiserver does before admission; a cluster-scoped object gets none.
+ * For DELETE the manifest is the object being deleted (`oldObject`) and `object` is null.
+ */
+export function createRequest(manifest: KubernetesObject, options: RequestOptions = {}): AdmissionRequest {
+  const operation = options.operation ?? 'CREATE';
+  if (operation === 'UPDATE' && options.oldObject === undefined) throw new TypeError('an UPDATE request needs oldObject: the object as stored before the update');
+  const kind = groupVersionKindOf(manifest);
+  const resource = { group: kind.group, version: kind.version, resource: resourceOf(kind) };
+  const metadata = typeof manifest.metadata === 'object' && manifest.metadata !== null ? manifest.metadata : undefined;
+  const stated = typeof metadata?.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : undefined;
+  const namespace = isNamespaced(kind) ? (stated ?? options.namespace ?? DEFAULT_NAMESPACE) : undefined;
+  const object = namespace !== undefined && stated === undefined ? { ...manifest, metadata: { ...metadata, namespace } } : manifest;
+
+  const request: AdmissionRequest = {
+    uid: options.uid ?? randomUUID(),
+    kind,
+    resource,
+    requestKind: kind,
+    requestResource: resource,
+    operation,
+    userInfo: structuredClone(options.userInfo ?? CI_USER),
+    object: operation === 'DELETE' ? null : object,
+    oldObject: operation === 'DELETE' ? (options.oldObject ?? object) : (options.oldObject ?? null),
+    dryRun: options.dryRun ?? false,
+  };
+  if (typeof metadata?.name === 'string' && metadata.name !== '') request.name = metadata.name;
+  if (namespace !== undefined) request.namespace = namespace;
+  if (options.subResource) {
+    request.subResource = options.subResource;
+    request.requestSubResource = options.subResource;
+  }
+  const optionsKind = OPTIONS_KIND[operation];
+  if (optionsKind) request.options = { apiVersion: 'meta.k8s.io/v1', kind: optionsKind, ...(request.dryRun ? { dryRun: ['All'] } : {}) };
+  return request;
+}
+
+/** The AdmissionReview envelope the apiserver POSTs, around a request. */
+export function reviewFor(request: AdmissionRequest, apiVersion: AdmissionApiVersion = 'admission.k8s.io/v1'): AdmissionReview {
+  return { apiVersion, kind: 'AdmissionReview', request };
+}

@@ -1,0 +1,80 @@
+// What the apiserver knows from discovery and a manifest does not say: the resource (plural) of a
+// kind and whether it is namespaced. A table for the built-in kinds, a careful guess for the rest.
+import type { GroupVersionKind } from '../admission/types.js';
+
+/** `group/Kind` -> resource, where the plural is not the regular one or is worth stating. */
+const RESOURCES: ReadonlyMap<string, string> = new Map([
+  ['/Endpoints', 'endpoints'],
+  ['/ComponentStatus', 'componentstatuses'],
+  ['/PodSecurityPolicy', 'podsecuritypolicies'],
+  ['policy/PodSecurityPolicy', 'podsecuritypolicies'],
+  ['networking.k8s.io/Ingress', 'ingresses'],
+  ['extensions/Ingress', 'ingresses'],
+  ['networking.k8s.io/NetworkPolicy', 'networkpolicies'],
+  ['scheduling.k8s.io/PriorityClass', 'priorityclasses'],
+  ['storage.k8s.io/StorageClass', 'storageclasses'],
+  ['networking.k8s.io/IngressClass', 'ingressclasses'],
+  ['node.k8s.io/RuntimeClass', 'runtimeclasses'],
+  ['apiextensions.k8s.io/CustomResourceDefinition', 'customresourcedefinitions'],
+  ['admissionregistration.k8s.io/ValidatingAdmissionPolicy', 'validatingadmissionpolicies'],
+  ['flowcontrol.apiserver.k8s.io/PriorityLevelConfiguration', 'prioritylevelconfigurations'],
+]);
+
+/** Cluster-scoped kinds, as `group/Kind`; every other kind is taken to be namespaced. */
+const CLUSTER_SCOPED: ReadonlySet<string> = new Set([
+  '/Namespace',
+  '/Node',
+  '/PersistentVolume',
+  '/ComponentStatus',
+  'rbac.authorization.k8s.io/ClusterRole',
+  'rbac.authorization.k8s.io/ClusterRoleBinding',
+  'apiextensions.k8s.io/CustomResourceDefinition',
+  'apiregistration.k8s.io/APIService',
+  'admissionregistration.k8s.io/MutatingWebhookConfiguration',
+  'admissionregistration.k8s.io/ValidatingWebhookConfiguration',
+  'admissionregistration.k8s.io/ValidatingAdmissionPolicy',
+  'admissionregistration.k8s.io/ValidatingAdmissionPolicyBinding',
+  'admissionregistration.k8s.io/MutatingAdmissionPolicy',
+  'admissionregistration.k8s.io/MutatingAdmissionPolicyBinding',
+  'certificates.k8s.io/CertificateSigningRequest',
+  'flowcontrol.apiserver.k8s.io/FlowSchema',
+  'flowcontrol.apiserver.k8s.io/PriorityLevelConfiguration',
+  'gateway.networking.k8s.io/GatewayClass',
+  'networking.k8s.io/IngressClass',
+  'networking.k8s.io/IPAddress',
+  'networking.k8s.io/ServiceCIDR',
+  'node.k8s.io/RuntimeClass',
+  'policy/PodSecurityPolicy',
+  'scheduling.k8s.io/PriorityClass',
+  'storage.k8s.io/CSIDriver',
+  'storage.k8s.io/CSINode',
+  'storage.k8s.io/StorageClass',
+  'storage.k8s.io/VolumeAttachment',
+  'storage.k8s.io/VolumeAttributesClass',
+  'resource.k8s.io/DeviceClass',
+  'resource.k8s.io/ResourceSlice',
+]);
+
+/**
+ * The lower-case plural the apiserver serves a kind as. Custom resources usually follow English
+ * plurals, which this guesses (kubernetes' own guess turns `Gateway` into `gatewaies`).
+ */
+export function resourceOf(kind: Pick<GroupVersionKind, 'group' | 'kind'>): string {
+  const known = RESOURCES.get(`${kind.group}/${kind.kind}`);
+  if (known) return known;
+  const singular = kind.kind.toLowerCase();
+  if (singular === '') return '';
+  if (/(?:s|x|z|ch|sh)$/.test(singular)) return `${singular}es`;
+  if (/[^aeiou]y$/.test(singular)) return `${singular.slice(0, -1)}ies`;
+  return `${singular}s`;
+}
+
+/**
+ * Whether objects of this kind live in a namespace. Unknown kinds are taken to be namespaced,
+ * except the `Cluster*` convention custom resources follow (ClusterIssuer, ClusterPolicy).
+ */
+export function isNamespaced(kind: Pick<GroupVersionKind, 'group' | 'kind'>): boolean {
+  if (CLUSTER_SCOPED.has(`${kind.group}/${kind.kind}`)) return false;
+  const builtInGroup = kind.group === '' || kind.group.endsWith('.k8s.io') || !kind.group.includes('.');
+  return builtInGroup || !/^Cluster[A-Z]/.test(kind.kind);
+}

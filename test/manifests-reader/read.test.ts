@@ -1,0 +1,164 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCodes, TollgateError } from '../../src/errors.js';
+import { parseManifests, readManifests } from '../../src/manifests/read.js';
+
+const FIXTURES = path.join('test', 'manifests-reader', 'fixtures');
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'tollgate-read-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function failure(work: () => unknown): Promise<TollgateError> {
+  try {
+    await work();
+  } catch (err) {
+    if (err instanceof TollgateError) return err;
+    throw err;
+  }
+  throw new Error('expected a TollgateError');
+}
+
+describe('parseManifests', () => {
+  it('reads a multi-document stream, skipping comments and empty documents, and numbers documents as they stand', () => {
+    const text = '# leading comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\n# only a comment\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n...\n';
+    const docs = parseManifests(text, 'x.yaml');
+    expect(docs.map((d) => [d.object.kind, d.document, d.line])).toEqual([
+      ['ConfigMap', 1, 3],
+      ['Secret', 4, 10],
+    ]);
+    expect(docs[0]!.file).toBe('x.yaml');
+  });
+
+  it('reads Helm-rendered output: # Source comments, documents rendered empty, quoted names', async () => {
+    const docs = await readManifests([path.join(FIXTURES, 'helm-rendered.yaml')]);
+    expect(docs.map((d) => `${d.object.kind}/${d.object.metadata?.name}`)).toEqual([
+      'ServiceAccount/shop',
+      'Service/shop',
+      'Deployment/shop',
+      'Pod/shop-test-connection',
+    ]);
+    expect(docs.map((d) => d.document)).toEqual([1, 3, 4, 5]);
+  });
+
+  it('reads YAML 1.1 as kubectl does: 0644 is octal, yes is true, timestamps and 12:30 stay strings', () => {
+    const [doc] = parseManifests(
+      'apiVersion: v1\nkind: X\nmode: 0644\nquoted: "0644"\nflag: yes\nwhen: 2024-05-02T10:11:12Z\ntime: 12:30\ndot: .\nratio: 1.5\nhex: 0x1F\n',
+      'x.yaml',
+    );
+    expect(doc!.object).toEqual({ apiVersion: 'v1', kind: 'X', mode: 420, quoted: '0644', flag: true, when: '2024-05-02T10:11:12Z', time: '12:30', dot: '.', ratio: 1.5, hex: 31 });
+  });
+
+  it('unwraps kubectl get -o yaml List output, keeping the item index', async () => {
+    const docs = await readManifests([path.join(FIXTURES, 'kubectl-get-list.yaml')]);
+    expect(docs.map((d) => [d.object.kind, d.object.metadata?.name, d.item])).toEqual([
+      ['ConfigMap', 'kube-root-ca.crt', 0],
+      ['Deployment', 'api', 1],
+    ]);
+    // Timestamps stay strings, as the apiserver sends them.
+    expect(docs[0]!.object.metadata?.creationTimestamp).toBe('2024-05-02T10:11:12Z');
+  });
+
+  it('reads JSON, and unwraps a typed list such as PodList', async () => {
+    const docs = await readManifests([path.join(FIXTURES, 'pods.json')]);
+    expect(docs.map((d) => [d.object.metadata?.name, d.item])).toEqual([
+      ['a', 0],
+      ['b', 1],
+    ]);
+  });
+
+  it('unwraps Lists nested in Lists, but not a kind ending in List that has no items', () => {
+    const nested = parseManifests(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Pod' }] }] }), '-');
+    expect(nested.map((d) => d.object.kind)).toEqual(['Pod']);
+    const notAList = parseManifests('apiVersion: example.com/v1\nkind: AllowList\nspec: {}\n', '-');
+    expect(notAList.map((d) => d.object.kind)).toEqual(['AllowList']);
+  });
+
+  it('keeps a __proto__ key as a plain key, never as the prototype', () => {
+    for (const text of ['{"apiVersion":"v1","kind":"X","metadata":{"__proto__":{"polluted":1}}}', 'apiVersion: v1\nkind: X\nmetadata:\n  __proto__: {polluted: 1}\n']) {
+      const [doc] = parseManifests(text, 'x');
+      const metadata = doc!.object.metadata as object;
+      expect(Object.hasOwn(metadata, '__proto__')).toBe(true);
+      expect(Object.getPrototypeOf(metadata)).toBe(Object.prototype);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    }
+  });
+
+  it.each([
+    ['a YAML syntax error', 'apiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: a: b\nmetadata: {}\n', 'x.yaml: document 2 (line 5)', ErrorCodes.TG_ERR_MANIFEST_PARSE],
+    ['a duplicate key', 'apiVersion: v1\nkind: ConfigMap\nkind: Secret\n', 'x.yaml: document 1 (line 3): Map keys must be unique', ErrorCodes.TG_ERR_MANIFEST_PARSE],
+    ['a document that is a scalar', 'apiVersion: v1\nkind: A\n---\njust text\n', 'x.yaml: document 2 (line 4): is a string, not a Kubernetes object', ErrorCodes.TG_ERR_MANIFEST_PARSE],
+    ['a document that is a list', '- a\n- b\n', 'x.yaml: document 1 (line 1): is a list, not a Kubernetes object', ErrorCodes.TG_ERR_MANIFEST_PARSE],
+    ['an object without kind', 'apiVersion: v1\nmetadata: {name: a}\n', 'x.yaml: document 1 (line 1): a Kubernetes object needs apiVersion and kind', ErrorCodes.TG_ERR_MANIFEST_PARSE],
+    ['a List without items', 'apiVersion: v1\nkind: List\n', 'a List needs an items list', ErrorCodes.TG_ERR_MANIFEST_PARSE],
+    ['a bad List item', 'apiVersion: v1\nkind: List\nitems:\n  - {apiVersion: v1, kind: A}\n  - 42\n', 'x.yaml: document 1 items[1] (line 1): is a number', ErrorCodes.TG_ERR_MANIFEST_PARSE],
+    ['an alias bomb', `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [${Array(10).fill('*a').join(',')}]\nc: &c [${Array(10).fill('*b').join(',')}]\napiVersion: v1\nkind: A\n`, 'x.yaml: document 1', ErrorCodes.TG_ERR_MANIFEST_PARSE],
+  ])('names the file, document and line of %s', async (_what, text, message, code) => {
+    const err = await failure(() => parseManifests(text, 'x.yaml'));
+    expect(err.code).toBe(code);
+    expect(err.message).toContain(message);
+  });
+
+  it('names the line of a JSON syntax error in a .json file', async () => {
+    const err = await failure(() => parseManifests('{\n  "apiVersion": "v1",\n  "kind": "A",,\n}\n', 'x.json'));
+    expect(err.code).toBe(ErrorCodes.TG_ERR_MANIFEST_PARSE);
+    expect(err.message).toMatch(/^x\.json \(line 3\): not valid JSON/);
+  });
+
+  it('reads a YAML flow mapping that only looks like JSON', () => {
+    expect(parseManifests('{apiVersion: v1, kind: ConfigMap}', 'x.yaml')[0]!.object.kind).toBe('ConfigMap');
+  });
+});
+
+describe('readManifests', () => {
+  it('walks directories recursively for .yaml, .yml and .json, in sorted order', async () => {
+    const docs = await readManifests([path.join(FIXTURES, 'tree')]);
+    expect(docs.map((d) => [path.relative(FIXTURES, d.file), d.object.metadata?.name])).toEqual([
+      [path.join('tree', 'Z.YAML'), 'z'],
+      [path.join('tree', 'a.json'), 'a'],
+      [path.join('tree', 'b.yaml'), 'b'],
+      [path.join('tree', 'nested', 'c.yml'), 'c'],
+    ]);
+  });
+
+  it('reads - from stdin, named as -', async () => {
+    const docs = await readManifests(['-'], { stdin: Readable.from(['apiVersion: v1\nkind: Config', 'Map\nmetadata: {name: s}\n']) });
+    expect(docs).toEqual([{ file: '-', document: 1, line: 1, object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 's' } } }]);
+  });
+
+  it('reads files and stdin in the order given', async () => {
+    const docs = await readManifests([path.join(FIXTURES, 'tree', 'b.yaml'), '-'], { stdin: Readable.from(['apiVersion: v1\nkind: Secret\n']) });
+    expect(docs.map((d) => d.object.kind)).toEqual(['ConfigMap', 'Secret']);
+  });
+
+  it('refuses - given twice', async () => {
+    const err = await failure(() => readManifests(['-', '-'], { stdin: Readable.from(['apiVersion: v1\nkind: A\n']) }));
+    expect(err.code).toBe(ErrorCodes.TG_ERR_USAGE);
+  });
+
+  it('names a file that cannot be read', async () => {
+    const err = await failure(() => readManifests([path.join(dir, 'missing.yaml')]));
+    expect(err.code).toBe(ErrorCodes.TG_ERR_MANIFEST_READ);
+    expect(err.message).toContain(`${path.join(dir, 'missing.yaml')}: cannot read: `);
+    expect(err.message).toContain('ENOENT');
+  });
+
+  it('fails when the inputs hold no object at all (a pipeline pointed at the wrong place)', async () => {
+    await writeFile(path.join(dir, 'empty.yaml'), '# nothing\n---\n');
+    const err = await failure(() => readManifests([path.join(dir, 'empty.yaml')]));
+    expect(err.code).toBe(ErrorCodes.TG_ERR_MANIFEST_READ);
+    expect(err.message).toContain('no Kubernetes objects found');
+  });
+
+  it('reads a file named on the command line whatever its extension', async () => {
+    await writeFile(path.join(dir, 'rendered.txt'), 'apiVersion: v1\nkind: ConfigMap\n');
+    expect((await readManifests([path.join(dir, 'rendered.txt')])).length).toBe(1);
+  });
+});

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { decodeAdmissionReview } from '../../src/admission/review.js';
+import type { KubernetesObject } from '../../src/admission/types.js';
+import { findPoisonedKey } from '../../src/manifests/poisoning.js';
+import { createRequest, reviewFor } from '../../src/manifests/request.js';
+import { isNamespaced, resourceOf } from '../../src/manifests/resources.js';
+
+const pod: KubernetesObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { containers: [{ name: 'web', image: 'nginx' }] } };
+
+describe('resourceOf and isNamespaced', () => {
+  it.each([
+    ['', 'Pod', 'pods', true],
+    ['', 'Endpoints', 'endpoints', true],
+    ['', 'Namespace', 'namespaces', false],
+    ['', 'Node', 'nodes', false],
+    ['', 'PersistentVolume', 'persistentvolumes', false],
+    ['apps', 'Deployment', 'deployments', true],
+    ['batch', 'CronJob', 'cronjobs', true],
+    ['networking.k8s.io', 'Ingress', 'ingresses', true],
+    ['networking.k8s.io', 'NetworkPolicy', 'networkpolicies', true],
+    ['networking.k8s.io', 'IngressClass', 'ingressclasses', false],
+    ['rbac.authorization.k8s.io', 'ClusterRole', 'clusterroles', false],
+    ['rbac.authorization.k8s.io', 'Role', 'roles', true],
+    ['storage.k8s.io', 'StorageClass', 'storageclasses', false],
+    ['apiextensions.k8s.io', 'CustomResourceDefinition', 'customresourcedefinitions', false],
+    ['admissionregistration.k8s.io', 'ValidatingWebhookConfiguration', 'validatingwebhookconfigurations', false],
+    ['policy', 'PodDisruptionBudget', 'poddisruptionbudgets', true],
+    ['gateway.networking.k8s.io', 'Gateway', 'gateways', true],
+    ['gateway.networking.k8s.io', 'GatewayClass', 'gatewayclasses', false],
+    ['cert-manager.io', 'ClusterIssuer', 'clusterissuers', false],
+    ['cert-manager.io', 'Certificate', 'certificates', true],
+    ['kyverno.io', 'Policy', 'policies', true],
+    ['example.com', 'Box', 'boxes', true],
+    ['example.com', 'Mesh', 'meshes', true],
+  ])('%s/%s is served as %s (namespaced: %s)', (group, kind, resource, namespaced) => {
+    expect(resourceOf({ group, kind })).toBe(resource);
+    expect(isNamespaced({ group, kind })).toBe(namespaced);
+  });
+});
+
+describe('createRequest', () => {
+  it('builds a CREATE request as the apiserver sends it, filling in the default namespace', () => {
+    const request = createRequest(pod, { uid: 'u1' });
+    expect(request).toEqual({
+      uid: 'u1',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      name: 'web',
+      namespace: 'default',
+      operation: 'CREATE',
+      userInfo: { username: 'tollgate:check', groups: ['system:authenticated'] },
+      object: { ...pod, metadata: { name: 'web', namespace: 'default' } },
+      oldObject: null,
+      dryRun: false,
+      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
+    });
+    // The caller's manifest is not changed.
+    expect(pod.metadata).toEqual({ name: 'web' });
+  });
+
+  it('keeps the namespace a manifest names, and uses the given default otherwise', () => {
+    expect(createRequest({ ...pod, metadata: { name: 'a', namespace: 'shop' } }, { namespace: 'other' }).namespace).toBe('shop');
+    const request = createRequest(pod, { namespace: 'other' });
+    expect(request.namespace).toBe('other');
+    expect(request.object?.metadata?.namespace).toBe('other');
+  });
+
+  it('gives a cluster-scoped object no namespace, even when its manifest states one', () => {
+    const request = createRequest({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'r', namespace: 'stray' } });
+    expect(request.namespace).toBeUndefined();
+    expect(request.kind).toEqual({ group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole' });
+    expect(request.resource.resource).toBe('clusterroles');
+  });
+
+  it('leaves the name out for generateName, as the apiserver does', () => {
+    const request = createRequest({ apiVersion: 'batch/v1', kind: 'Job', metadata: { generateName: 'migrate-' } });
+    expect(request.name).toBeUndefined();
+    expect(request.resource).toEqual({ group: 'batch', version: 'v1', resource: 'jobs' });
+  });
+
+  it('marks a dry run in the request and its options', () => {
+    const request = createRequest(pod, { dryRun: true });
+    expect(request.dryRun).toBe(true);
+    expect(request.options).toEqual({ apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions', dryRun: ['All'] });
+  });
+
+  it('builds UPDATE with the old object and a subresource', () => {
+    const old = { ...pod, metadata: { name: 'web', namespace: 'shop' } };
+    const request = createRequest({ ...old, spec: { containers: [], ephemeralContainers: [{ name: 'd', image: 'busybox' }] } }, { operation: 'UPDATE', oldObject: old, subResource: 'ephemeralcontainers' });
+    expect(request).toMatchObject({ operation: 'UPDATE', oldObject: old, subResource: 'ephemeralcontainers', requestSubResource: 'ephemeralcontainers' });
+    expect(request.options?.kind).toBe('UpdateOptions');
+  });
+
+  it('refuses an UPDATE without the old object', () => {
+    expect(() => createRequest(pod, { operation: 'UPDATE' })).toThrow(/needs oldObject/);
+  });
+
+  it('sends DELETE with no object and the manifest as the old object', () => {
+    const request = createRequest(pod, { operation: 'DELETE' });
+    expect(request.object).toBeNull();
+    expect(request.oldObject?.metadata?.name).toBe('web');
+    expect(request.options?.kind).toBe('DeleteOptions');
+  });
+
+  it('wraps a request in a review the webhook decodes as it is', () => {
+    const request = createRequest(pod);
+    const review = reviewFor(request);
+    expect(review).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request });
+    expect(decodeAdmissionReview(JSON.parse(JSON.stringify(review))).request).toEqual(request);
+  });
+});
+
+describe('findPoisonedKey', () => {
+  it.each([
+    ['{"a":{"__proto__":{"x":1}}}', 'a.__proto__'],
+    ['{"a":[{"b":1},{"constructor":{"prototype":{"x":1}}}]}', 'a[1].constructor.prototype'],
+    ['{"metadata":{"labels":{"example.com/x":{"__proto__":1}}}}', 'metadata.labels["example.com/x"].__proto__'],
+  ])('finds the key in %s', (json, where) => {
+    expect(findPoisonedKey(JSON.parse(json))).toBe(where);
+  });
+
+  it('lets a constructor key without a prototype key through, as the webhook’s parser does', () => {
+    expect(findPoisonedKey(JSON.parse('{"constructor":{"name":"x"},"b":{"constructor":"y"}}'))).toBeUndefined();
+  });
+
+  it('finds a key at any depth without overflowing the stack', () => {
+    const deep = JSON.parse(`${'{"a":'.repeat(50_000)}{"__proto__":1}${'}'.repeat(50_000)}`) as unknown;
+    expect(findPoisonedKey(deep)).toBe(`${'a.'.repeat(50_000)}__proto__`);
+  });
+});
