@@ -4,12 +4,13 @@ import { TollgateError, describeError } from '../errors.js';
 import { certsCommand } from './commands/certs.js';
 import { checkCommand } from './commands/check.js';
 import { serveCommand } from './commands/serve.js';
+import { testCommand } from './commands/test.js';
 import { ExitCodes, processIO, type CliIO } from './io.js';
 
 export type CommandFactory = (io: CliIO, setExitCode: (code: number) => void) => Command;
 
 /** Every command; a new one is a module in commands/ and a line here. */
-const COMMANDS: CommandFactory[] = [serveCommand, certsCommand, checkCommand];
+const COMMANDS: CommandFactory[] = [serveCommand, certsCommand, checkCommand, testCommand];
 
 export async function run(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let exitCode: number = ExitCodes.ok;
