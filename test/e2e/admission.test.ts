@@ -1,0 +1,187 @@
+// tollgate's verdicts as the real kube-apiserver acts on them: what it stores, what it refuses and
+// what the client (kubectl, client-node) is told, for pods, workloads, updates, `kubectl debug`,
+// server-side dry runs and a warn-mode policy.
+import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type E2ECluster } from './harness/index.js';
+import {
+  admittedAnnotation,
+  allowedImage,
+  cronJob,
+  deniedImage,
+  deniedPrefix,
+  deployment,
+  otherAllowedImage,
+  pod,
+  serveTollgate,
+  statusMessage,
+  warnNamespacePrefix,
+  type ServedTollgate,
+} from './fixture.js';
+
+const namespace = 'e2e-admission';
+const deniedMessage = (path: string, container: string) =>
+  `${deniedPrefix} ${path}: container "${container}": image "${deniedImage}" resolves to evil.io/x/miner, which is not from an allowed registry (allowed: docker.io/library, registry.k8s.io)`;
+
+describe('tollgate behind a real kube-apiserver', () => {
+  let cluster: E2ECluster;
+  let served: ServedTollgate;
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    served = await serveTollgate(cluster, 'e2e-probe');
+    await cluster.kubectl(['create', 'namespace', namespace]);
+  });
+
+  afterAll(async () => {
+    await served?.tollgate.stop();
+    await cluster?.stop();
+  });
+
+  const getPod = async (name: string, ns = namespace): Promise<V1Pod | undefined> => {
+    const result = await cluster.kubectl(['get', 'pod', name, '-n', ns, '-o', 'json'], { allowFailure: true });
+    if (result.exitCode !== 0) {
+      expect(result.stderr).toContain('NotFound');
+      return undefined;
+    }
+    return JSON.parse(result.stdout) as V1Pod;
+  };
+
+  it('stores an allowed pod with the injected annotation (kubectl apply)', async () => {
+    await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(pod('web', allowedImage)) });
+    const stored = await getPod('web');
+    expect(stored?.metadata?.annotations?.[admittedAnnotation]).toBe('true');
+    expect(stored?.spec?.containers[0]?.image).toBe(allowedImage);
+  });
+
+  it('stores an allowed pod with the injected annotation (client-node)', async () => {
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    const created = await core.createNamespacedPod({ namespace, body: pod('api', otherAllowedImage) });
+    expect(created.metadata?.annotations?.[admittedAnnotation]).toBe('true');
+    const read = await core.readNamespacedPod({ name: 'api', namespace });
+    expect(read.metadata?.annotations?.[admittedAnnotation]).toBe('true');
+  });
+
+  it("refuses a pod from a disallowed registry, and kubectl shows tollgate's message", async () => {
+    const result = await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], {
+      input: JSON.stringify(pod('miner', deniedImage)),
+      allowFailure: true,
+    });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain(deniedMessage('spec.containers[0].image', 'app'));
+    expect(await getPod('miner')).toBeUndefined();
+  });
+
+  it("refuses the same pod from client-node with 403 and tollgate's message", async () => {
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    const error = await core.createNamespacedPod({ namespace, body: pod('miner-2', deniedImage) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 403 });
+    expect(statusMessage(error)).toBe(deniedMessage('spec.containers[0].image', 'app'));
+    expect(await getPod('miner-2')).toBeUndefined();
+  });
+
+  it('refuses a Deployment whose template hides a bad image in an init container', async () => {
+    const apps = cluster.kubeConfig().makeApiClient(AppsV1Api);
+    const error = await apps.createNamespacedDeployment({ namespace, body: deployment('hidden', deniedImage) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 403 });
+    expect(statusMessage(error)).toBe(deniedMessage('spec.template.spec.initContainers[0].image', 'setup'));
+    const list = await apps.listNamespacedDeployment({ namespace });
+    expect(list.items.map((d) => d.metadata?.name)).not.toContain('hidden');
+
+    const good = await apps.createNamespacedDeployment({ namespace, body: deployment('fine', allowedImage) });
+    expect(good.metadata?.annotations?.[admittedAnnotation]).toBe('true');
+  });
+
+  it('refuses a CronJob whose job template hides a bad image', async () => {
+    const result = await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], {
+      input: JSON.stringify(cronJob('nightly', deniedImage)),
+      allowFailure: true,
+    });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain(deniedMessage('spec.jobTemplate.spec.template.spec.containers[0].image', 'report'));
+    const list = await cluster.kubectl(['get', 'cronjobs', '-n', namespace, '-o', 'name']);
+    expect(list.stdout).not.toContain('nightly');
+  });
+
+  it('refuses an UPDATE that swaps a bad image into a stored pod, and admits a good swap', async () => {
+    await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(pod('swap', allowedImage)) });
+    const bad = await cluster.kubectl(['set', 'image', '-n', namespace, 'pod/swap', `app=${deniedImage}`], { allowFailure: true });
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain(deniedMessage('spec.containers[0].image', 'app'));
+    expect((await getPod('swap'))?.spec?.containers[0]?.image).toBe(allowedImage);
+
+    await cluster.kubectl(['set', 'image', '-n', namespace, 'pod/swap', `app=${otherAllowedImage}`]);
+    expect((await getPod('swap'))?.spec?.containers[0]?.image).toBe(otherAllowedImage);
+  });
+
+  it('refuses a bad ephemeral debug container added through pods/ephemeralcontainers (kubectl debug)', async () => {
+    await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(pod('debugged', allowedImage)) });
+    const bad = await cluster.kubectl(
+      ['debug', '-n', namespace, 'debugged', `--image=${deniedImage}`, '--target=app', '--container=shell'],
+      { allowFailure: true },
+    );
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain(deniedMessage('spec.ephemeralContainers[0].image', 'shell'));
+    expect((await getPod('debugged'))?.spec?.ephemeralContainers ?? []).toEqual([]);
+
+    await cluster.kubectl(['debug', '-n', namespace, 'debugged', `--image=${otherAllowedImage}`, '--target=app', '--container=shell']);
+    const stored = await getPod('debugged');
+    expect(stored?.spec?.ephemeralContainers?.map((c) => [c.name, c.image, c.targetContainerName])).toEqual([
+      ['shell', otherAllowedImage, 'app'],
+    ]);
+  });
+
+  it('gives `kubectl apply --dry-run=server` the same verdicts and stores nothing', async () => {
+    const bad = await cluster.kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], {
+      input: JSON.stringify(pod('dry-miner', deniedImage)),
+      allowFailure: true,
+    });
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain(deniedMessage('spec.containers[0].image', 'app'));
+
+    const badDeployment = await cluster.kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], {
+      input: JSON.stringify(deployment('dry-hidden', deniedImage)),
+      allowFailure: true,
+    });
+    expect(badDeployment.exitCode).not.toBe(0);
+    expect(badDeployment.stderr).toContain(deniedMessage('spec.template.spec.initContainers[0].image', 'setup'));
+
+    const good = await cluster.kubectl(['apply', '--dry-run=server', '-n', namespace, '-o', 'json', '-f', '-'], {
+      input: JSON.stringify(pod('dry-web', allowedImage)),
+    });
+    const answered = JSON.parse(good.stdout) as V1Pod;
+    expect(answered.metadata?.annotations?.[admittedAnnotation]).toBe('true');
+
+    for (const name of ['dry-miner', 'dry-web']) expect(await getPod(name)).toBeUndefined();
+    const deployments = await cluster.kubectl(['get', 'deployments', '-n', namespace, '-o', 'name']);
+    expect(deployments.stdout).not.toContain('dry-hidden');
+  });
+
+  it('passes on the warning of a warn-mode policy and stores the object', async () => {
+    const warnNamespace = `${warnNamespacePrefix}-1`;
+    await cluster.kubectl(['create', 'namespace', warnNamespace]);
+    const result = await cluster.kubectl(['apply', '-n', warnNamespace, '-f', '-'], { input: JSON.stringify(pod('unpinned', allowedImage)) });
+    expect(result.stderr).toContain(
+      `Warning: [digest-advice] spec.containers[0].image: container "app": image "${allowedImage}" must be pinned by digest`,
+    );
+    const stored = await getPod('unpinned', warnNamespace);
+    expect(stored?.metadata?.annotations?.[admittedAnnotation]).toBe('true');
+
+    // The policy matches e2e-warn* only: the same pod elsewhere draws no warning.
+    const elsewhere = await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(pod('unpinned', allowedImage)) });
+    expect(elsewhere.stderr).not.toContain('Warning');
+  });
+
+  it('leaves kube-system alone, as the shipped namespaceSelector says', async () => {
+    await cluster.kubectl(['apply', '-n', 'kube-system', '-f', '-'], { input: JSON.stringify(pod('system-miner', deniedImage)) });
+    const stored = await getPod('system-miner', 'kube-system');
+    expect(stored?.spec?.containers[0]?.image).toBe(deniedImage);
+    expect(stored?.metadata?.annotations?.[admittedAnnotation]).toBeUndefined();
+  });
+});
