@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ErrorCodes, TollgateError } from '../../errors.js';
 import { createLogger } from '../../log/logger.js';
 import { DEFAULT_DRAIN_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_MIN_VERSION, startServer, type TlsMinVersion } from '../../http/serve.js';
+import { MAX_IN_FLIGHT_REVIEWS } from '../../http/server.js';
 import type { CliIO } from '../io.js';
 import type { LevelWithSilent } from 'pino';
 
@@ -10,6 +11,12 @@ export function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
   return port;
+}
+
+export function parsePositiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more');
+  return n;
 }
 
 export function parseSeconds(value: string): number {
@@ -36,6 +43,7 @@ interface ServeFlags {
   key?: string;
   logLevel: LevelWithSilent;
   drainSeconds: number;
+  maxInFlight: number;
   clientCa?: string;
   clientName: string[];
   tlsMinVersion: TlsMinVersion;
@@ -54,6 +62,7 @@ export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): C
     .option('--tls-min-version <version>', 'lowest TLS version served: 1.2 or 1.3', parseTlsVersion, DEFAULT_TLS_MIN_VERSION)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .option('--drain-seconds <seconds>', 'on SIGTERM, keep serving reviews this long (with /readyz failing) before closing', parseSeconds, DEFAULT_DRAIN_MS / 1000)
+    .option('--max-in-flight <n>', 'reviews in flight beyond which a new one is answered 503 at once', parsePositiveInteger, MAX_IN_FLIGHT_REVIEWS)
     .action(async (flags: ServeFlags) => {
       if (flags.clientName.length > 0 && !flags.clientCa) throw new TollgateError(ErrorCodes.TG_ERR_USAGE, '--client-name needs --client-ca');
       const logger = createLogger({ level: flags.logLevel });
@@ -62,6 +71,7 @@ export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): C
         port: flags.port,
         host: flags.host,
         drainMs: flags.drainSeconds * 1000,
+        maxInFlightReviews: flags.maxInFlight,
         ...(flags.config ? { configFile: flags.config } : {}),
         ...(flags.cert ? { certFile: flags.cert } : {}),
         ...(flags.key ? { keyFile: flags.key } : {}),
