@@ -35,6 +35,9 @@ export function describeAjvError(error: ErrorObject | undefined, root = ''): str
     const extra = String((error.params as { additionalProperty?: string }).additionalProperty ?? '');
     where = formatInstancePath(`${error.instancePath}/${extra.replace(/~/g, '~0').replace(/\//g, '~1')}`, root);
     what = 'is not a known field';
+  } else if ((error as { propertyName?: string }).propertyName !== undefined) {
+    // A propertyNames failure: the bad thing is the key itself, so name it.
+    what = `has key ${JSON.stringify((error as { propertyName?: string }).propertyName)}, which ${what.replace(/^must/, 'does not')}`;
   } else if (error.keyword === 'enum') {
     const allowed = (error.params as { allowedValues?: unknown[] }).allowedValues ?? [];
     what = `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;

@@ -70,6 +70,7 @@ describe('annotation-injection', () => {
   it('refuses invalid annotation keys and non-string values at start, naming the field', async () => {
     const load = (config: unknown) => loadPolicy({ module: 'annotation-injection', config }, 2, { baseDir: process.cwd(), source: 'cfg.yaml', logger: silent });
     await expect(load({ annotations: { __proto__x: 'a', '-bad': 'b' } })).rejects.toThrow('cfg.yaml: policies[2].config.annotations');
+    await expect(load({ annotations: { '-bad': 'b' } })).rejects.toThrow('policies[2].config.annotations has key "-bad", which does not match pattern');
     await expect(load({ annotations: { ok: 3 } })).rejects.toThrow('cfg.yaml: policies[2].config.annotations.ok must be string');
     await expect(load({ annotations: JSON.parse('{"__proto__": "x"}') })).rejects.toThrow('policies[2].config.annotations');
     await expect(load({})).rejects.toThrow('policies[2].config.annotations is required');
