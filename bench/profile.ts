@@ -37,8 +37,22 @@ function where(node: ProfileNode): string {
   return `${functionName || '(anonymous)'} ${file}${url ? `:${lineNumber + 1}` : ''}`;
 }
 
-function summarise(profile: Profile): void {
+/** `fastify`, `node:http`, `tollgate src/engine`, `(garbage collector)`: where a frame's code comes from. */
+function packageOf(url: string, functionName: string): string {
+  if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
+  if (url.startsWith('node:')) return url.replace(/^node:internal\//, 'node:').split('/').slice(0, 2).join('/');
+  const modules = url.lastIndexOf('/node_modules/');
+  if (modules !== -1) {
+    const parts = url.slice(modules + '/node_modules/'.length).split('/');
+    return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] ?? url);
+  }
+  const ours = /\/dist\/(?:bench-build\/)?((?:src|policies|bench)\/[^/]+)/.exec(url);
+  return ours ? `tollgate ${ours[1]?.replace(/\.js$/, '')}` : url;
+}
+
+function summarise(profile: Profile, reviews: number): void {
   const total = profile.samples.length;
+  const microsPerSample = (profile.endTime - profile.startTime) / total;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   for (const node of profile.nodes) self.set(where(node), (self.get(where(node)) ?? 0) + (node.hitCount ?? 0));
@@ -65,10 +79,17 @@ function summarise(profile: Profile): void {
   const print = (heading: string, table: Map<string, number>) => {
     process.stdout.write(`\n${heading}\n`);
     for (const [key, hits] of [...table].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {
-      process.stdout.write(`${((100 * hits) / total).toFixed(1).padStart(6)}%  ${key}\n`);
+      const perReview = (hits * microsPerSample) / reviews;
+      process.stdout.write(`${((100 * hits) / total).toFixed(1).padStart(6)}% ${perReview.toFixed(1).padStart(7)} µs/review  ${key}\n`);
     }
   };
   print(`self time (${total} samples)`, self);
+  const byPackage = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const key = packageOf(node.callFrame.url, node.callFrame.functionName);
+    byPackage.set(key, (byPackage.get(key) ?? 0) + (node.hitCount ?? 0));
+  }
+  print('self time by package', byPackage);
   print('inclusive time of our own functions', inclusive);
 }
 
@@ -91,14 +112,16 @@ try {
       });
   const body = standardBodies()[1];
   if (!body) throw new Error('no body');
+  let reviews = 0;
   for (const endpoint of endpoints) {
     const result = await saturate(server, endpoint, body, { connections: 10, seconds });
+    reviews += result.completed;
     process.stdout.write(`/${endpoint}, ${body.name}: ${Math.round(result.perSecond)} req/s, ${(result.cpuPerReview * 1e6).toFixed(0)} µs CPU per review\n`);
   }
   await ctx.stopAll();
   const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('no profile written');
-  summarise(JSON.parse(readFileSync(path.join(profileDir, file), 'utf8')) as Profile);
+  summarise(JSON.parse(readFileSync(path.join(profileDir, file), 'utf8')) as Profile, reviews);
 } finally {
   await ctx.stopAll();
   rmSync(workDir, { recursive: true, force: true });

@@ -1,0 +1,84 @@
+// The benchmark's own helpers: the review bodies it sends and the arithmetic of its table. The
+// benchmark itself never runs here (`npm run bench`).
+import { describe, expect, it } from 'vitest';
+import { decodeAdmissionReview } from '../../src/admission/review.js';
+import { defaultConfig } from '../../src/config/load.js';
+import { createEngine } from '../../src/engine/create.js';
+import { createLogger } from '../../src/log/logger.js';
+import { bodyOf, deployment, pod, podOfSize, standardBodies } from '../../bench/lib/bodies.js';
+import { percentile } from '../../bench/lib/load.js';
+import { Report, linearFit, median } from '../../bench/lib/report.js';
+
+const silent = createLogger({ level: 'silent' });
+
+describe('bench bodies', () => {
+  it.each(standardBodies().map((body) => [body.name, body] as const))('%s is a valid review that the default config admits, and patches on /mutate', async (_name, body) => {
+    const { request } = decodeAdmissionReview(JSON.parse(body.json));
+    expect(request.uid).toBe(body.uid);
+    const engine = await createEngine(defaultConfig(), silent);
+    const validation = await engine.validate(request);
+    expect(validation.verdict.allowed).toBe(true);
+    expect(validation.policies.map((p) => p.policy)).toEqual(['image-registry-allowlist']);
+    const mutation = await engine.mutate(request);
+    expect(mutation.verdict.patch?.map((op) => op.path)).toEqual([expect.stringMatching(/^\/metadata\/annotations/)]);
+  });
+
+  it('gives every review its own uid', () => {
+    const uids = new Set([...standardBodies(), ...standardBodies()].map((b) => b.uid));
+    expect(uids.size).toBe(6);
+  });
+
+  it('makes pods of the asked number of containers, with managedFields naming each', () => {
+    const object = pod({ containers: 7, managedFields: true });
+    const containers = (object.spec as { containers: Array<{ name: string }> }).containers;
+    expect(containers.map((c) => c.name)).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6']);
+    const fields = JSON.stringify(object.metadata?.managedFields);
+    for (const c of containers) expect(fields).toContain(`k:{\\"name\\":\\"${c.name}\\"}`);
+  });
+
+  it('puts the Deployment pod template where containersOf finds it', async () => {
+    const body = bodyOf('d', deployment());
+    const review = JSON.parse(body.json) as { request: { kind: { group: string; kind: string }; object: { spec: { template: { spec: { containers: unknown[] } } } } } };
+    expect(review.request.kind).toMatchObject({ group: 'apps', kind: 'Deployment' });
+    expect(review.request.object.spec.template.spec.containers).toHaveLength(2);
+  });
+
+  it.each([16 * 1024, 256 * 1024, 3 * 1024 * 1024])('grows a pod to about %i bytes of review', (bytes) => {
+    const size = podOfSize(bytes).json.length;
+    expect(size).toBeGreaterThan(bytes * 0.95);
+    expect(size).toBeLessThan(bytes * 1.05);
+  });
+});
+
+describe('bench arithmetic', () => {
+  it('takes percentiles by rank from sorted samples', () => {
+    const samples = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(samples, 50)).toBe(50);
+    expect(percentile(samples, 99)).toBe(99);
+    expect(percentile(samples, 100)).toBe(100);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeNaN();
+  });
+
+  it('takes the median of odd and even counts', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+  });
+
+  it('fits a line and says how straight it is', () => {
+    const straight = linearFit([[1, 12], [10, 30], [50, 110]]);
+    expect(straight.slope).toBeCloseTo(2, 10);
+    expect(straight.intercept).toBeCloseTo(10, 10);
+    expect(straight.r2).toBeCloseTo(1, 10);
+    expect(linearFit([[0, 5], [1, -5], [2, 5], [3, -5]]).r2).toBeLessThan(0.5);
+  });
+
+  it('prints floor, tollgate, their ratio and whether the target was met', () => {
+    const report = new Report(false);
+    report.add({ scenario: 's', point: 'p', metric: 'throughput', unit: 'req/s', floor: 1000, tollgate: 900, target: '≥ 0.85', met: true });
+    report.add({ scenario: 's', point: 'q', metric: 'p99', unit: 'ms', floor: 1.234, tollgate: 2.5, target: '< 5 ms', met: false });
+    const lines = report.toMarkdown().split('\n');
+    expect(lines[2]).toBe('| s | p | throughput (req/s) | 1000 | 900 | 0.90 | ≥ 0.85 ✓ |');
+    expect(lines[3]).toBe('|  | q | p99 (ms) | 1.23 | 2.50 | 2.03 | < 5 ms ✗ |');
+  });
+});
