@@ -1,8 +1,10 @@
 // Starts tollgate as a service: config and policies loaded (or the start refused), the serving
 // certificate watched and renewed in place, the HTTPS server listening, and a graceful stop on SIGTERM.
 import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../config/load.js';
 import { watchConfig, type ConfigWatcher } from '../config/reload.js';
@@ -150,6 +152,19 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     ...(options.maxInFlightReviews !== undefined ? { maxInFlightReviews: options.maxInFlightReviews } : {}),
   });
   https.server = app.server as HttpsServer;
+  // kube-apiserver's Go transport keeps spare connections it may never send a request on. Node's close()
+  // passes over those (closeIdleConnections() only ends connections after a request) and stops the header
+  // time-out that would end them, so close() would wait until the apiserver drops them (minutes).
+  const unusedConnections = new Set<TLSSocket>();
+  https.server.on('secureConnection', (socket: TLSSocket) => {
+    unusedConnections.add(socket);
+    socket.once('close', () => unusedConnections.delete(socket));
+  });
+  https.server.on('request', (request: IncomingMessage) => unusedConnections.delete(request.socket as TLSSocket));
+  app.addHook('preClose', (done) => {
+    for (const socket of unusedConnections) socket.destroy();
+    done();
+  });
   // A pair that arrived while the server was being built.
   if (certificate.current && certificate.current !== initial) https.server.setSecureContext(secureContextOf(certificate.current));
   if (clientCa) app.addHook('onRequest', requireClientCertificate(options.clientNames ?? []));
