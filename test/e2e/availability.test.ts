@@ -110,6 +110,8 @@ describe('tollgate availability under a real kube-apiserver', () => {
 
   it('with tollgate stopped, the validating webhook as shipped (failurePolicy: Fail) refuses creates', async () => {
     await served.tollgate.stop();
+    // SIGTERM, not the SIGKILL that follows 5 s later: the apiserver's spare connections did not hold the exit up.
+    expect(await served.tollgate.process.exited).toBe(0);
     const namespace = 'e2e-stopped';
     await cluster.kubectl(['create', 'namespace', namespace]);
     const result = await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], {
