@@ -1,16 +1,21 @@
 // GET /metrics: reviews by endpoint/operation/kind/verdict, latency per endpoint and per policy,
 // policy errors and time-outs, overload refusals, config reloads and the certificate's expiry.
 import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { AdmissionRequest, KubernetesObject } from '../../src/admission/types.js';
 import { PolicyEngine } from '../../src/engine/engine.js';
 import { compileMatch } from '../../src/engine/match.js';
 import type { LoadedPolicy } from '../../src/engine/loader.js';
+import { startServer } from '../../src/http/serve.js';
 import { buildServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log/logger.js';
 import { MAX_KIND_LABELS, OTHER_KIND, TollgateMetrics } from '../../src/metrics/metrics.js';
 import { createServingCertificate } from '../../src/tls/certificates.js';
+import { DEV_CERT_FILE } from '../../src/tls/dev-certificate.js';
 
 const logger = createLogger({ level: 'silent' });
 
@@ -145,5 +150,22 @@ describe('metrics', () => {
     expect(await scrape()).not.toContain('process_resident_memory_bytes');
     const withProcess = new TollgateMetrics({ processMetrics: true });
     expect((await withProcess.scrape()).body).toContain('process_resident_memory_bytes');
+  });
+
+  it('is wired into the running server: the serving certificate expiry, reviews and process metrics', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'tollgate-metrics-'));
+    const running = await startServer({ logger, port: 0, host: '127.0.0.1', devCertDir: dir });
+    try {
+      const cert = await readFile(path.join(dir, DEV_CERT_FILE), 'utf8');
+      const answer = await running.app.inject({ method: 'POST', url: '/validate', headers: { 'content-type': 'application/json' }, payload: review(pod('x')) });
+      expect(answer.statusCode).toBe(200);
+      const text = (await running.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(sample(text, 'tollgate_certificate_expiry_timestamp_seconds')).toBe(Math.floor(Date.parse(new X509Certificate(cert).validTo) / 1000));
+      expect(sample(text, 'tollgate_reviews_total', { endpoint: 'validate', kind: 'Pod' })).toBe(1);
+      expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    } finally {
+      await running.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
