@@ -80,11 +80,16 @@ export async function serveTollgate(cluster: E2ECluster, probeNamespace: string)
     certFile: volume['tls.crt']!,
     keyFile: volume['tls.key']!,
   });
-  const webhooks = webhookConfigurationsFromManifests(tollgate.url, certs.caBundle);
-  await cluster.kubectl(['create', 'namespace', probeNamespace]);
-  await kubectlApply(cluster, webhooks);
-  await waitForVerdicts(cluster, probeNamespace);
-  return { tollgate, certs, tlsDir, webhooks };
+  try {
+    const webhooks = webhookConfigurationsFromManifests(tollgate.url, certs.caBundle);
+    await cluster.kubectl(['create', 'namespace', probeNamespace]);
+    await kubectlApply(cluster, webhooks);
+    await waitForVerdicts(cluster, probeNamespace);
+    return { tollgate, certs, tlsDir, webhooks };
+  } catch (error) {
+    await tollgate.stop();
+    throw error;
+  }
 }
 
 export function pod(name: string, image: string, namespace?: string): V1Pod {
