@@ -93,7 +93,7 @@ describe('graceful shutdown (in-process)', () => {
       }
     };
     const workers = Array.from({ length: 6 }, worker);
-    await sleep(150);
+    for (const deadline = Date.now() + 5_000; statuses.before < 10 && Date.now() < deadline; ) await sleep(20);
 
     const shutdownStarted = performance.now();
     phase = 'during';
@@ -114,8 +114,8 @@ describe('graceful shutdown (in-process)', () => {
     agent.destroy();
 
     expect(failures).toEqual([]);
-    expect(statuses.before).toBeGreaterThan(5);
-    expect(statuses.during).toBeGreaterThan(5);
+    expect(statuses.before).toBeGreaterThanOrEqual(10);
+    expect(statuses.during).toBeGreaterThanOrEqual(3);
     expect(late.status).toBe(200);
     expect(closedAfterMs).toBeGreaterThanOrEqual(DRAIN_MS);
     expect(closedAfterMs).toBeLessThan(DRAIN_MS + SLOW_MS + 1_000);

@@ -10,7 +10,9 @@ import { createLogger } from '../../src/log/logger.js';
 
 const LIMITS = { headersMs: 400, requestMs: 700, keepAliveMs: 300, checkIntervalMs: 50 };
 /** Upper bound on how long any of these connections may live: the largest limit plus slack. */
-const CUT_OFF_WITHIN_MS = 2_500;
+const CUT_OFF_WITHIN_MS = 3_000;
+/** Scheduling slack on a loaded machine. */
+const SLACK_MS = 1_000;
 
 const REVIEW = JSON.stringify({
   apiVersion: 'admission.k8s.io/v1',
@@ -83,12 +85,12 @@ describe('slow clients', () => {
     const outcome = await slowClient(port, 'POST /validate HTTP/1.1\r\nHost: tollgate\r\nX-Slow: ', 'abcdefgh', 50);
     expect(outcome.received).toMatch(/^HTTP\/1\.1 408/);
     expect(outcome.closedAfterMs).toBeGreaterThanOrEqual(LIMITS.headersMs - 50);
-    expect(outcome.closedAfterMs).toBeLessThan(LIMITS.headersMs + 500);
+    expect(outcome.closedAfterMs).toBeLessThan(LIMITS.headersMs + SLACK_MS);
   });
 
   it('cuts off a client that connects and sends nothing', async () => {
     const outcome = await slowClient(port, '');
-    expect(outcome.closedAfterMs).toBeLessThan(LIMITS.requestMs + 500);
+    expect(outcome.closedAfterMs).toBeLessThan(LIMITS.requestMs + SLACK_MS);
   });
 
   it('cuts off a client that trickles its body (408 after the request time-out), with no review run', async () => {
@@ -96,7 +98,7 @@ describe('slow clients', () => {
     const outcome = await slowClient(port, headers, REVIEW, 50);
     expect(outcome.received).toMatch(/^HTTP\/1\.1 408/);
     expect(outcome.closedAfterMs).toBeGreaterThanOrEqual(LIMITS.requestMs - 50);
-    expect(outcome.closedAfterMs).toBeLessThan(LIMITS.requestMs + 500);
+    expect(outcome.closedAfterMs).toBeLessThan(LIMITS.requestMs + SLACK_MS);
   });
 
   it('answers a whole request at once, then closes the idle keep-alive connection after its time-out', async () => {
@@ -106,7 +108,7 @@ describe('slow clients', () => {
     expect(outcome.received).toContain('"allowed":true');
     expect(outcome.closedAfterMs).toBeGreaterThanOrEqual(LIMITS.keepAliveMs - 50);
     // Node keeps an idle socket one second past keepAliveTimeout, to outlast a client's own timer.
-    expect(outcome.closedAfterMs).toBeLessThan(LIMITS.keepAliveMs + 1000 + 500);
+    expect(outcome.closedAfterMs).toBeLessThan(LIMITS.keepAliveMs + 1000 + SLACK_MS);
   });
 
   it('keeps serving others while slow clients are being cut off', async () => {
@@ -114,6 +116,6 @@ describe('slow clients', () => {
     const response = await fetch(`http://127.0.0.1:${port}/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: REVIEW });
     expect(response.status).toBe(200);
     const outcomes = await Promise.all(slow);
-    for (const outcome of outcomes) expect(outcome.closedAfterMs).toBeLessThan(LIMITS.headersMs + 500);
+    for (const outcome of outcomes) expect(outcome.closedAfterMs).toBeLessThan(LIMITS.headersMs + SLACK_MS);
   });
 });
