@@ -143,7 +143,12 @@ export class PolicyEngine {
     this.logger = options.logger;
   }
 
-  private logFailure(policy: LoadedPolicy, request: AdmissionRequest, error: { code: ErrorCode; message: string }): void {
+  /** Marks the outcome failed, remembers which policy's failurePolicy applies, and logs it. */
+  private recordFailure(outcome: PolicyOutcome, policy: LoadedPolicy, request: AdmissionRequest, err: unknown, failures: Map<PolicyOutcome, LoadedPolicy>): void {
+    const error = errorOf(err);
+    outcome.result = 'error';
+    outcome.error = error;
+    failures.set(outcome, policy);
     this.logger?.warn({ policy: policy.name, uid: request.uid, code: error.code, reason: error.message, failurePolicy: policy.failurePolicy }, 'policy failed');
   }
 
@@ -181,10 +186,7 @@ export class PolicyEngine {
           } else if (policy.mode === 'warn') outcome.warnings.push('would change the object (mode: warn, not applied)');
         }
       } catch (err) {
-        outcome.result = 'error';
-        outcome.error = errorOf(err);
-        failures.set(outcome, policy);
-        this.logFailure(policy, request, outcome.error);
+        this.recordFailure(outcome, policy, request, err, failures);
       }
       outcome.durationMs = performance.now() - started;
       outcomes.push(outcome);
@@ -229,10 +231,7 @@ export class PolicyEngine {
         outcome.violations = result.violations;
       }
     } catch (err) {
-      outcome.result = 'error';
-      outcome.error = errorOf(err);
-      failures.set(outcome, policy);
-      this.logFailure(policy, request, outcome.error);
+      this.recordFailure(outcome, policy, request, err, failures);
     }
     outcome.durationMs = performance.now() - started;
     return outcome;
