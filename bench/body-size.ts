@@ -3,6 +3,7 @@
 import { formatBytes, podOfSize } from './lib/bodies.js';
 import type { BenchContext } from './lib/context.js';
 import { saturate } from './lib/load.js';
+import { median } from './lib/report.js';
 
 export const title = 'body size';
 
@@ -12,16 +13,16 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 export async function run(ctx: BenchContext): Promise<void> {
-  const { seconds } = ctx.settings;
-  const sizes = ctx.settings.quick ? [64 * KiB, 1 * MiB] : [16 * KiB, 256 * KiB, 1 * MiB, 3 * MiB];
+  const { curveSeconds: seconds, curveRounds: rounds } = ctx.settings;
+  const sizes = ctx.settings.quick ? [64 * KiB, 1 * MiB] : [16 * KiB, 1 * MiB, 3 * MiB];
   for (const size of sizes) {
     const body = podOfSize(size);
     for (const endpoint of ['validate', 'mutate'] as const) {
       const point = `/${endpoint}, ${formatBytes(body.json.length)} review`;
       ctx.log(`${title}: ${point}`);
-      const results = await ctx.alternate(ctx.compared, 1, (server) => saturate(server, endpoint, body, { connections: CONNECTIONS, seconds }));
-      ctx.report.add({ scenario: title, point, metric: 'throughput', unit: 'req/s', ...ctx.values(results, (r) => r.perSecond) });
-      ctx.report.add({ scenario: title, point, metric: 'CPU per review', unit: 'µs', ...ctx.values(results, (r) => r.cpuPerReview * 1e6) });
+      const results = await ctx.alternate(ctx.compared, rounds, (server) => saturate(server, endpoint, body, { connections: CONNECTIONS, seconds }));
+      ctx.report.add({ scenario: title, point, metric: 'throughput', unit: 'req/s', ...ctx.values(results, (r) => r.perSecond, median) });
+      ctx.report.add({ scenario: title, point, metric: 'CPU per review', unit: 'µs', ...ctx.values(results, (r) => r.cpuPerReview * 1e6, median) });
       if (size === sizes.at(-1)) {
         ctx.report.add({ scenario: title, point, metric: 'peak RSS', unit: 'MB', ...ctx.values(results, (r) => r.peakRssBytes / MiB, (v) => Math.max(...v)) });
       }

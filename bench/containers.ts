@@ -3,22 +3,22 @@
 import { bodyOf, pod } from './lib/bodies.js';
 import type { BenchContext } from './lib/context.js';
 import { saturate } from './lib/load.js';
-import { linearFit, mean } from './lib/report.js';
+import { linearFit, mean, median } from './lib/report.js';
 
 export const title = 'containers';
 
 export async function run(ctx: BenchContext): Promise<void> {
-  const { seconds, connections } = ctx.settings;
-  const counts = ctx.settings.quick ? [1, 50] : [1, 10, 25, 50];
+  const { curveSeconds: seconds, curveRounds: rounds, connections } = ctx.settings;
+  const counts = ctx.settings.quick ? [1, 50] : [1, 10, 50];
   const above = { validate: [] as Array<[number, number]>, mutate: [] as Array<[number, number]> };
   for (const count of counts) {
     const body = bodyOf(`${count} containers`, pod({ containers: count }));
     for (const endpoint of ['validate', 'mutate'] as const) {
       const point = `/${endpoint}, pod of ${count}`;
       ctx.log(`${title}: ${point}`);
-      const results = await ctx.alternate(ctx.compared, 1, (server) => saturate(server, endpoint, body, { connections, seconds }));
-      const throughput = ctx.values(results, (r) => r.perSecond);
-      const cpu = ctx.values(results, (r) => r.cpuPerReview * 1e6);
+      const results = await ctx.alternate(ctx.compared, rounds, (server) => saturate(server, endpoint, body, { connections, seconds }));
+      const throughput = ctx.values(results, (r) => r.perSecond, median);
+      const cpu = ctx.values(results, (r) => r.cpuPerReview * 1e6, median);
       ctx.report.add({ scenario: title, point, metric: 'throughput', unit: 'req/s', ...throughput });
       ctx.report.add({ scenario: title, point, metric: 'CPU per review', unit: 'µs', ...cpu });
       above[endpoint].push([count, cpu.tollgate - (cpu.floor ?? 0)]);

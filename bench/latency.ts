@@ -13,7 +13,7 @@ const P99_TARGET_MS = 5;
  * single descheduling of the server (or of the client) for tens of milliseconds lands in one run's p99.
  */
 const ROUNDS = 3;
-const SECONDS = 1.5;
+const SECONDS = 1.2;
 /** Pino writes asynchronously; give the last lines of a run time to land. */
 const LOG_FLUSH_MS = 200;
 

@@ -2,22 +2,23 @@
 // path, as a user's module is), once matching the request and once excluded by their `match`.
 import { bodyOf, pod } from './lib/bodies.js';
 import { NOOP_POLICY, type BenchContext } from './lib/context.js';
-import { saturate } from './lib/load.js';
+import { saturate, type SaturationResult } from './lib/load.js';
 import type { ServerProcess } from './lib/processes.js';
-import { linearFit } from './lib/report.js';
+import { linearFit, median } from './lib/report.js';
 
 export const title = 'policy count';
 
 /** The bodies are pods in namespace `shop`; `kube-system` is what a non-matching policy limits itself to. */
 const MATCHING = { kinds: ['Pod'], operations: ['CREATE', 'UPDATE'] };
 const NOT_MATCHING = { namespaces: ['kube-system'] };
+const WARM_UP_SECONDS = 0.5;
 
 function config(count: number, match: object): unknown {
   return { policies: Array.from({ length: count }, (_, i) => ({ module: NOOP_POLICY, name: `noop-${i}`, match })) };
 }
 
 export async function run(ctx: BenchContext): Promise<void> {
-  const { seconds, connections } = ctx.settings;
+  const { curveSeconds: seconds, curveRounds: rounds, connections } = ctx.settings;
   const counts = ctx.settings.quick ? [1, 20] : [1, 5, 20];
   const body = bodyOf('small pod', pod({ containers: 1 }));
   const points: Array<{ name: string; count: number; matching: boolean; server: ServerProcess }> = [];
@@ -33,15 +34,15 @@ export async function run(ctx: BenchContext): Promise<void> {
   try {
     for (const point of points) {
       ctx.log(`${title}: ${point.name}`);
-      await saturate(point.server, 'validate', body, { connections, seconds: Math.min(1, seconds) }); // warm-up
-      const results = await ctx.alternate([ctx.floor, point.server], 1, (server) => saturate(server, 'validate', body, { connections, seconds }));
-      const floor = results.get(ctx.floor)?.[0];
-      const tollgate = results.get(point.server)?.[0];
-      if (!floor || !tollgate) continue;
+      await saturate(point.server, 'validate', body, { connections, seconds: WARM_UP_SECONDS });
+      const results = await ctx.alternate([ctx.floor, point.server], rounds, (server) => saturate(server, 'validate', body, { connections, seconds }));
+      const of = (server: ServerProcess, pick: (r: SaturationResult) => number) => median((results.get(server) ?? []).map(pick));
       const label = `/validate, ${point.name}`;
-      ctx.report.add({ scenario: title, point: label, metric: 'throughput', unit: 'req/s', floor: floor.perSecond, tollgate: tollgate.perSecond });
-      ctx.report.add({ scenario: title, point: label, metric: 'CPU per review', unit: 'µs', floor: floor.cpuPerReview * 1e6, tollgate: tollgate.cpuPerReview * 1e6 });
-      cpuUs.set(point.name, (tollgate.cpuPerReview - floor.cpuPerReview) * 1e6);
+      ctx.report.add({ scenario: title, point: label, metric: 'throughput', unit: 'req/s', floor: of(ctx.floor, (r) => r.perSecond), tollgate: of(point.server, (r) => r.perSecond) });
+      const floorCpu = of(ctx.floor, (r) => r.cpuPerReview * 1e6);
+      const tollgateCpu = of(point.server, (r) => r.cpuPerReview * 1e6);
+      ctx.report.add({ scenario: title, point: label, metric: 'CPU per review', unit: 'µs', floor: floorCpu, tollgate: tollgateCpu });
+      cpuUs.set(point.name, tollgateCpu - floorCpu);
     }
   } finally {
     await Promise.all(points.map((p) => ctx.stop(p.server)));

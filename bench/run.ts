@@ -31,10 +31,13 @@ const SCENARIOS: Record<string, { title: string; run(ctx: BenchContext): Promise
   'scale-out': scaleOut,
 };
 
+/** Untimed load on each server, body and endpoint before anything is measured, for the JIT. */
+const WARM_UP_SECONDS = 0.5;
+
 const quick = process.env.BENCH_QUICK === '1';
 const settings: BenchSettings = quick
-  ? { quick, seconds: 1, repeats: 1, connections: 10, rate: 1000 }
-  : { quick, seconds: 3, repeats: 2, connections: 10, rate: 1000 };
+  ? { quick, seconds: 1, rounds: 1, curveSeconds: 1, curveRounds: 1, connections: 10, rate: 1000 }
+  : { quick, seconds: 1.25, rounds: 4, curveSeconds: 1, curveRounds: 3, connections: 10, rate: 1000 };
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
 const unknown = only?.filter((name) => !(name in SCENARIOS)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
@@ -59,7 +62,7 @@ try {
         const answer = await probe(server, endpoint, body, ctx.certificate.cert);
         if (!answer.allowed) throw new Error(`${server.label} /${endpoint} denied ${body.name}`);
         if (server !== ctx.floor && endpoint === 'mutate' && !answer.patched) throw new Error(`${server.label} /mutate did not patch ${body.name}`);
-        await saturate(server, endpoint, body, { connections: settings.connections, seconds: 1 });
+        await saturate(server, endpoint, body, { connections: settings.connections, seconds: WARM_UP_SECONDS });
       }
     }
   }
@@ -78,7 +81,8 @@ const command = `${quick ? 'BENCH_QUICK=1 ' : ''}${only ? `BENCH_ONLY=${only.joi
 const summary = [
   `\`${command}\` on ${startedAt.toISOString().slice(0, 16)}Z: node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ` +
     `load average ${loadBefore.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end; ${seconds} s.`,
-  `Keep-alive HTTP/1.1, no pipelining, \`?timeout=10s\`; ${settings.seconds} s per run, floor and tollgate alternated; ${settings.connections} connections at saturation.`,
+  `Keep-alive HTTP/1.1, no pipelining, \`?timeout=10s\`; ${settings.connections} connections at saturation. Each point: floor and tollgate alternated, ` +
+    `median of ${settings.rounds} × ${settings.seconds} s (saturation) or ${settings.curveRounds} × ${settings.curveSeconds} s (curves, handshake, scale-out); latency: the median of each run's percentiles.`,
   `Failed requests: ${report.errors} in ${report.runs} measured runs.`,
 ];
 process.stdout.write(`\n${summary.join('\n')}\n\n${report.toMarkdown()}\n`);

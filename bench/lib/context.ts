@@ -21,10 +21,16 @@ export interface Certificate {
 
 export interface BenchSettings {
   quick: boolean;
-  /** Length of one measured run. */
+  /**
+   * A point of the saturation comparison is `rounds` runs of `seconds` on each side, the order
+   * flipped every round, summarised by the median: short runs, turn about, so that a slow spell on
+   * a shared machine lands on both sides and one bad run does not decide the number.
+   */
   seconds: number;
-  /** Floor/tollgate rounds per point of the main comparisons (order flipped each round). */
-  repeats: number;
+  rounds: number;
+  /** The same for each point of the cost curves. */
+  curveSeconds: number;
+  curveRounds: number;
   /** Keep-alive connections of a saturation run. */
   connections: number;
   /** The fixed, moderate rate of the latency runs. */
