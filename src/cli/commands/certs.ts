@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ErrorCodes, TollgateError } from '../../errors.js';
 import { DEFAULT_CA_DAYS, DEFAULT_SERVING_DAYS, bootstrapCertificates, readCertificateDirectory, writeCertificateDirectory, type CertMaterial } from '../../tls/bootstrap.js';
 import { inspectCertificate } from '../../tls/certificates.js';
-import { loadKubeConfig, patchWebhookCaBundles, readClusterCertificates, writeClusterCertificates, type CertificateSecrets } from '../../tls/cluster.js';
+import type { CertificateSecrets } from '../../tls/cluster.js';
 import { setCaBundleInManifests } from '../../tls/webhook-manifests.js';
 import { ExitCodes, type CliIO } from '../io.js';
 
@@ -115,6 +115,8 @@ export function certsCommand(io: CliIO, setExitCode: (code: number) => void): Co
         throw new TollgateError(ErrorCodes.TG_ERR_USAGE, '--in-cluster goes without --kubeconfig and --context');
       }
       const secrets: CertificateSecrets = { namespace: flags.namespace, secret: flags.secret, caSecret: flags.caSecret ?? `${flags.secret}-ca` };
+      // Loaded only when a cluster is named: @kubernetes/client-node costs every `serve` ~60 MB of RSS otherwise.
+      const { loadKubeConfig, patchWebhookCaBundles, readClusterCertificates, writeClusterCertificates } = await import('../../tls/cluster.js');
       const kc = cluster
         ? loadKubeConfig({
             ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
