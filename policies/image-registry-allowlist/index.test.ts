@@ -63,6 +63,22 @@ describe('image-registry-allowlist', () => {
     expect(verdict.allowed).toBe(false);
   });
 
+  it('on UPDATE, judges only containers the update adds or changes', async () => {
+    const legacy = pod(['evil.io/legacy', 'nginx']);
+    const relabelled = pod(['evil.io/legacy', 'nginx'], { labels: { touched: 'yes' } });
+    expect((await judge(relabelled, { operation: 'UPDATE', oldObject: legacy })).allowed).toBe(true);
+    const finalizerRemoved = pod(['evil.io/legacy'], { deletionTimestamp: '2026-01-01T00:00:00Z' });
+    expect((await judge(finalizerRemoved, { operation: 'UPDATE', oldObject: pod(['evil.io/legacy']) })).allowed).toBe(true);
+    // Same image under another name, or moved to another container list, is new to this pod.
+    const renamed = pod(['nginx']);
+    (renamed.spec as { containers: Array<{ name: string; image: string }> }).containers.push({ name: 'other', image: 'evil.io/legacy' });
+    expect((await judge(renamed, { operation: 'UPDATE', oldObject: legacy })).allowed).toBe(false);
+    const moved = pod({ containers: ['nginx'], initContainers: ['evil.io/legacy'] });
+    expect((await judge(moved, { operation: 'UPDATE', oldObject: legacy })).allowed).toBe(false);
+    const strict = { ...config, recheckUnchanged: true };
+    expect((await judge(relabelled, { operation: 'UPDATE', oldObject: legacy }, strict)).allowed).toBe(false);
+  });
+
   it('judges an ephemeral container added through the pods/ephemeralcontainers subresource', async () => {
     const debugged = pod({ containers: ['nginx'], ephemeralContainers: ['evil.io/debug'] });
     const verdict = await judge(debugged, { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: pod(['nginx']) });

@@ -17,6 +17,8 @@ export interface ImageRegistryAllowlistConfig {
   registries: string[];
   /** Also require every image to be pinned by digest (`@sha256:...`). */
   requireDigest: boolean;
+  /** On UPDATE, judge containers the update does not change too (default: only new or changed ones). */
+  recheckUnchanged: boolean;
 }
 
 const configSchema = {
@@ -26,6 +28,7 @@ const configSchema = {
   properties: {
     registries: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, maxLength: 512 } },
     requireDigest: { type: 'boolean', default: false },
+    recheckUnchanged: { type: 'boolean', default: false },
   },
 };
 
@@ -44,6 +47,19 @@ function judgeImage(image: unknown, patterns: readonly RegistryPattern[], allowe
     return `image ${JSON.stringify(image)} must be pinned by digest (${normalisedName(reference)}@sha256:...)`;
   }
   return undefined;
+}
+
+function containerKey(list: string, container: Record<string, unknown>): string {
+  return JSON.stringify([list, container.name, container.image]);
+}
+
+/**
+ * The containers an UPDATE leaves exactly as the stored object had them (same list, name and
+ * image). They were admitted before, or predate the policy: judging them again would block every
+ * later update of the object, even the removal of a finalizer. Pods they create are judged anyway.
+ */
+function admittedBefore(request: AdmissionRequest): Set<string> {
+  return new Set(containersOf(request.oldObject, request.kind).map(({ list, container }) => containerKey(list, container)));
 }
 
 export default definePolicy<ImageRegistryAllowlistConfig>({
@@ -65,7 +81,9 @@ export default definePolicy<ImageRegistryAllowlistConfig>({
         // The kind comes from the request, which the apiserver sets; DELETE and CONNECT carry no pod.
         if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { allowed: true };
         const violations: Violation[] = [];
-        for (const { container, path } of containersOf(request.object, request.kind)) {
+        const unchanged = request.operation === 'UPDATE' && !config.recheckUnchanged ? admittedBefore(request) : undefined;
+        for (const { list, container, path } of containersOf(request.object, request.kind)) {
+          if (unchanged?.has(containerKey(list, container))) continue;
           const problem = judgeImage(container.image, patterns, allowedText, config.requireDigest);
           if (problem) {
             const name = typeof container.name === 'string' ? container.name : '?';
