@@ -12,30 +12,23 @@ interface Settings {
   match?: MatchSpec;
 }
 
-export function validating(name: string, validate: ValidatingPolicy['validate'], settings: Settings = {}): LoadedValidatingPolicy {
+function common(name: string, settings: Settings) {
   return {
-    kind: 'validating',
     name,
     module: name,
     mode: settings.mode ?? 'enforce',
     failurePolicy: settings.failurePolicy ?? 'Fail',
     timeoutMs: settings.timeoutMs ?? 1000,
     matches: compileMatch(settings.match),
-    instance: { validate },
-  };
+  } as const;
+}
+
+export function validating(name: string, validate: ValidatingPolicy['validate'], settings: Settings = {}): LoadedValidatingPolicy {
+  return { ...common(name, settings), kind: 'validating', instance: { validate } };
 }
 
 export function mutating(name: string, mutate: MutatingPolicy['mutate'], settings: Settings = {}): LoadedMutatingPolicy {
-  return {
-    kind: 'mutating',
-    name,
-    module: name,
-    mode: settings.mode ?? 'enforce',
-    failurePolicy: settings.failurePolicy ?? 'Fail',
-    timeoutMs: settings.timeoutMs ?? 1000,
-    matches: compileMatch(settings.match),
-    instance: { mutate },
-  };
+  return { ...common(name, settings), kind: 'mutating', instance: { mutate } };
 }
 
 /** Decodes the base64 JSONPatch of an AdmissionResponse. */
