@@ -10,7 +10,7 @@ function withRequest(change: (request: Record<string, unknown>) => void): unknow
 }
 
 describe('decodeAdmissionReview', () => {
-  it.each(['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'])('accepts %s and returns the request untouched', (apiVersion) => {
+  it.each(['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const)('accepts %s and returns the request untouched', (apiVersion) => {
     const review = reviewFor(pod(['nginx']), { apiVersion });
     const { request } = review as { request: { object: unknown } };
     (request.object as Record<string, unknown>).unknownField = { nested: ['kept', 1, null] };

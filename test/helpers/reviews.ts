@@ -1,56 +1,40 @@
 // Builders of AdmissionReviews shaped as kube-apiserver sends them, for tests of every layer.
-import { randomUUID } from 'node:crypto';
-import type { AdmissionRequest, KubernetesObject, Operation } from '../../src/admission/types.js';
-
-const RESOURCES: Record<string, { group: string; version: string; resource: string }> = {
-  Pod: { group: '', version: 'v1', resource: 'pods' },
-  ReplicationController: { group: '', version: 'v1', resource: 'replicationcontrollers' },
-  PodTemplate: { group: '', version: 'v1', resource: 'podtemplates' },
-  Deployment: { group: 'apps', version: 'v1', resource: 'deployments' },
-  ReplicaSet: { group: 'apps', version: 'v1', resource: 'replicasets' },
-  StatefulSet: { group: 'apps', version: 'v1', resource: 'statefulsets' },
-  DaemonSet: { group: 'apps', version: 'v1', resource: 'daemonsets' },
-  Job: { group: 'batch', version: 'v1', resource: 'jobs' },
-  CronJob: { group: 'batch', version: 'v1', resource: 'cronjobs' },
-  ConfigMap: { group: '', version: 'v1', resource: 'configmaps' },
-  Namespace: { group: '', version: 'v1', resource: 'namespaces' },
-};
+import type { AdmissionApiVersion, AdmissionRequest, KubernetesObject, Operation } from '../../src/admission/types.js';
+import { createRequest, reviewFor as createReview } from '../../src/manifests/request.js';
 
 export interface RequestOptions {
   operation?: Operation;
   oldObject?: KubernetesObject | null;
   subResource?: string;
+  /** Places the request in this namespace whatever the manifest states (tests of `match`). */
   namespace?: string;
   dryRun?: boolean;
   uid?: string;
 }
 
-/** The AdmissionRequest the apiserver sends for `object` (a manifest with apiVersion and kind). */
+/**
+ * The AdmissionRequest the apiserver sends for `object`, built by the same `createRequest` that
+ * `tollgate check` uses. An UPDATE without an old object updates the object to itself; `null`
+ * stands for the object of a DELETE, given as `oldObject`.
+ */
 export function requestFor(object: KubernetesObject | null, options: RequestOptions = {}): AdmissionRequest {
-  const kind = (object?.kind as string | undefined) ?? 'Pod';
-  const resource = RESOURCES[kind] ?? { group: '', version: 'v1', resource: `${kind.toLowerCase()}s` };
   const operation = options.operation ?? 'CREATE';
-  const request: AdmissionRequest = {
-    uid: options.uid ?? randomUUID(),
-    kind: { group: resource.group, version: resource.version, kind },
-    resource,
-    requestKind: { group: resource.group, version: resource.version, kind },
-    requestResource: resource,
-    name: object?.metadata?.name ?? 'test',
-    namespace: options.namespace ?? object?.metadata?.namespace ?? 'default',
+  const manifest = object ?? options.oldObject;
+  if (!manifest) throw new TypeError('requestFor needs an object, or an oldObject for DELETE');
+  const oldObject = options.oldObject !== undefined ? options.oldObject : operation === 'UPDATE' ? manifest : undefined;
+  const request = createRequest(manifest, {
     operation,
-    userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
-    object: operation === 'DELETE' ? null : object,
-    oldObject: options.oldObject ?? null,
-    dryRun: options.dryRun ?? false,
-    options: operation === 'CREATE' ? { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' } : null,
-  };
-  if (options.subResource) request.subResource = options.subResource;
+    ...(oldObject !== undefined ? { oldObject } : {}),
+    ...(options.subResource ? { subResource: options.subResource } : {}),
+    ...(options.dryRun !== undefined ? { dryRun: options.dryRun } : {}),
+    ...(options.uid ? { uid: options.uid } : {}),
+  });
+  if (options.namespace !== undefined) request.namespace = options.namespace;
   return request;
 }
 
-export function reviewFor(object: KubernetesObject | null, options: RequestOptions & { apiVersion?: string } = {}): Record<string, unknown> {
-  return { apiVersion: options.apiVersion ?? 'admission.k8s.io/v1', kind: 'AdmissionReview', request: requestFor(object, options) };
+export function reviewFor(object: KubernetesObject | null, options: RequestOptions & { apiVersion?: AdmissionApiVersion } = {}): Record<string, unknown> {
+  return { ...createReview(requestFor(object, options), options.apiVersion) };
 }
 
 export interface ContainerSpec {
