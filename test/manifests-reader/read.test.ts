@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCodes, TollgateError } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { tollgateErrorOf } from '../helpers/errors.js';
 import { parseManifests, readManifests } from '../../src/manifests/read.js';
 
 const FIXTURES = path.join('test', 'manifests-reader', 'fixtures');
@@ -15,16 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function failure(work: () => unknown): Promise<TollgateError> {
-  try {
-    await work();
-  } catch (err) {
-    if (err instanceof TollgateError) return err;
-    throw err;
-  }
-  throw new Error('expected a TollgateError');
-}
 
 describe('parseManifests', () => {
   it('reads a multi-document stream, skipping comments and empty documents, and numbers documents as they stand', () => {
@@ -101,13 +92,13 @@ describe('parseManifests', () => {
     ['a bad List item', 'apiVersion: v1\nkind: List\nitems:\n  - {apiVersion: v1, kind: A}\n  - 42\n', 'x.yaml: document 1 items[1] (line 1): is a number', ErrorCodes.TG_ERR_MANIFEST_PARSE],
     ['an alias bomb', `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [${Array(10).fill('*a').join(',')}]\nc: &c [${Array(10).fill('*b').join(',')}]\napiVersion: v1\nkind: A\n`, 'x.yaml: document 1', ErrorCodes.TG_ERR_MANIFEST_PARSE],
   ])('names the file, document and line of %s', async (_what, text, message, code) => {
-    const err = await failure(() => parseManifests(text, 'x.yaml'));
+    const err = await tollgateErrorOf(() => parseManifests(text, 'x.yaml'));
     expect(err.code).toBe(code);
     expect(err.message).toContain(message);
   });
 
   it('names the line of a JSON syntax error in a .json file', async () => {
-    const err = await failure(() => parseManifests('{\n  "apiVersion": "v1",\n  "kind": "A",,\n}\n', 'x.json'));
+    const err = await tollgateErrorOf(() => parseManifests('{\n  "apiVersion": "v1",\n  "kind": "A",,\n}\n', 'x.json'));
     expect(err.code).toBe(ErrorCodes.TG_ERR_MANIFEST_PARSE);
     expect(err.message).toMatch(/^x\.json \(line 3\): not valid JSON/);
   });
@@ -139,12 +130,12 @@ describe('readManifests', () => {
   });
 
   it('refuses - given twice', async () => {
-    const err = await failure(() => readManifests(['-', '-'], { stdin: Readable.from(['apiVersion: v1\nkind: A\n']) }));
+    const err = await tollgateErrorOf(() => readManifests(['-', '-'], { stdin: Readable.from(['apiVersion: v1\nkind: A\n']) }));
     expect(err.code).toBe(ErrorCodes.TG_ERR_USAGE);
   });
 
   it('names a file that cannot be read', async () => {
-    const err = await failure(() => readManifests([path.join(dir, 'missing.yaml')]));
+    const err = await tollgateErrorOf(() => readManifests([path.join(dir, 'missing.yaml')]));
     expect(err.code).toBe(ErrorCodes.TG_ERR_MANIFEST_READ);
     expect(err.message).toContain(`${path.join(dir, 'missing.yaml')}: cannot read: `);
     expect(err.message).toContain('ENOENT');
@@ -152,7 +143,7 @@ describe('readManifests', () => {
 
   it('fails when the inputs hold no object at all (a pipeline pointed at the wrong place)', async () => {
     await writeFile(path.join(dir, 'empty.yaml'), '# nothing\n---\n');
-    const err = await failure(() => readManifests([path.join(dir, 'empty.yaml')]));
+    const err = await tollgateErrorOf(() => readManifests([path.join(dir, 'empty.yaml')]));
     expect(err.code).toBe(ErrorCodes.TG_ERR_MANIFEST_READ);
     expect(err.message).toContain('no Kubernetes objects found');
   });

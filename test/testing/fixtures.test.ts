@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdmissionRequest } from '../../src/admission/types.js';
 import { definePolicy } from '../../src/engine/policy.js';
-import { ErrorCodes, TollgateError } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { tollgateErrorOf } from '../helpers/errors.js';
 import { findFixtureSuites, loadFixtureSuite, runFixtureSuite, type SuiteResult } from '../../src/testing/fixtures.js';
 
 // A plain-JS mutating and validating pair, loaded for real from a temp directory.
@@ -37,16 +38,6 @@ async function suiteIn(name: string, suite: string, files: Record<string, string
   for (const [file, text] of Object.entries(files)) await writeFile(path.join(at, file), text);
   await writeFile(path.join(at, 'tollgate-test.yaml'), suite);
   return path.join(at, 'tollgate-test.yaml');
-}
-
-async function refusal(work: () => Promise<unknown>): Promise<TollgateError> {
-  try {
-    await work();
-  } catch (err) {
-    if (err instanceof TollgateError) return err;
-    throw err;
-  }
-  throw new Error('expected a TollgateError');
 }
 
 function failuresOf(result: SuiteResult): Record<string, string[]> {
@@ -215,14 +206,14 @@ describe('loading a suite', () => {
     ['a review that is not one', 'policy: .\ncases:\n  - name: x\n    review: fixtures/pod.yaml\n    expect: { allowed: true }\n', /tollgate-test\.yaml:3: cases\[0\] \(x\): fixtures\/pod\.yaml: apiVersion "v1" is not supported/],
   ])('refuses %s, naming the file, line and field', async (name, suite, message) => {
     const file = await suiteIn(`bad-${name.replace(/\W+/g, '-')}`, suite, { 'fixtures/pod.yaml': POD, 'fixtures/two.yaml': `${POD}---\n${POD}` });
-    const err = await refusal(() => loadFixtureSuite(file));
+    const err = await tollgateErrorOf(() => loadFixtureSuite(file));
     expect(err.code).toBe(ErrorCodes.TG_ERR_TEST_SUITE);
     expect(err.message).toMatch(message);
   });
 
   it('throws, rather than failing cases, when the policy module cannot be found', async () => {
     const file = await suiteIn('no-module', 'policy: ./nowhere\ncases:\n  - name: x\n    manifest: fixtures/pod.yaml\n    expect: { allowed: true }\n', { 'fixtures/pod.yaml': POD });
-    const err = await refusal(() => runFixtureSuite(file));
+    const err = await tollgateErrorOf(() => runFixtureSuite(file));
     expect(err.code).toBe(ErrorCodes.TG_ERR_MODULE_NOT_FOUND);
     expect(err.message).toContain(`${file}: policy: no policy module at ${path.join(path.dirname(file), 'nowhere')}`);
   });
@@ -242,9 +233,9 @@ describe('findFixtureSuites', () => {
 
   it('fails when there is no suite to run', async () => {
     await mkdir(path.join(dir, 'empty'), { recursive: true });
-    const err = await refusal(() => findFixtureSuites([path.join(dir, 'empty')]));
+    const err = await tollgateErrorOf(() => findFixtureSuites([path.join(dir, 'empty')]));
     expect(err.message).toContain('no tollgate-test.yaml in it or below it');
-    expect((await refusal(() => findFixtureSuites([path.join(dir, 'absent')]))).code).toBe(ErrorCodes.TG_ERR_TEST_SUITE);
+    expect((await tollgateErrorOf(() => findFixtureSuites([path.join(dir, 'absent')]))).code).toBe(ErrorCodes.TG_ERR_TEST_SUITE);
   });
 });
 
