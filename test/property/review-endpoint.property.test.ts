@@ -8,6 +8,7 @@ import { createEngine } from '../../src/engine/create.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { buildServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log/logger.js';
+import { pod, reviewFor } from '../helpers/reviews.js';
 
 const CONFIG = `policies:
   - module: annotation-injection
@@ -16,18 +17,7 @@ const CONFIG = `policies:
     config: { registries: [docker.io/library] }
 `;
 
-const validReview = {
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid: 'uid-1',
-    kind: { group: '', version: 'v1', kind: 'Pod' },
-    resource: { group: '', version: 'v1', resource: 'pods' },
-    operation: 'CREATE',
-    namespace: 'default',
-    object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', annotations: { x: 'y' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } },
-  },
-};
+const validReview = reviewFor(pod(['nginx'], { annotations: { x: 'y' } }), { uid: 'uid-1' });
 
 const PATHS = [
   [], ['apiVersion'], ['kind'], ['request'], ['request', 'uid'], ['request', 'kind'], ['request', 'kind', 'kind'], ['request', 'kind', 'group'],

@@ -151,8 +151,8 @@ cases:
       { 'fixtures/pod.yaml': POD },
     );
     const suite = await loadFixtureSuite(file);
-    expect((await runFixtureSuite(suite)).passed).toBe(true);
-    expect((await runFixtureSuite(suite)).passed).toBe(true);
+    // Twice over: a case must not see what an earlier case, or an earlier run, did to a manifest.
+    for (let run = 0; run < 2; run++) expect((await runFixtureSuite(suite)).passed).toBe(true);
   });
 
   it('runs a whole AdmissionReview as sent, and a module object in place of the suite’s policy', async () => {

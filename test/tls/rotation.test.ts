@@ -9,6 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer, type StartOptions } from '../../src/http/serve.js';
 import { createCertificateAuthority, createClientCertificate, createServingCertificate, type PemPair } from '../../src/tls/certificates.js';
 import { memoryLogger } from '../helpers/logs.js';
+import { pod, reviewFor } from '../helpers/reviews.js';
 
 const LOCAL_NAMES = { dns: ['localhost'], ips: ['127.0.0.1'] };
 /** Long enough that only the directory watch, not the backstop poll, can explain a prompt reload. */
@@ -217,20 +218,7 @@ describe('TLS versions and client certificates', () => {
     const forged = createClientCertificate('kube-apiserver-webhook-client', 1, createCertificateAuthority('another CA', 1));
     const { server } = await start(certFile, keyFile, { clientCaFile, clientNames: ['kube-apiserver-webhook-client'] });
 
-    const review = JSON.stringify({
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
-        uid: 'mtls-1',
-        kind: { group: '', version: 'v1', kind: 'Pod' },
-        resource: { group: '', version: 'v1', resource: 'pods' },
-        operation: 'CREATE',
-        namespace: 'default',
-        name: 'p',
-        userInfo: { username: 'test' },
-        object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'nginx' }] } },
-      },
-    });
+    const review = JSON.stringify(reviewFor(pod(['nginx']), { uid: 'mtls-1' }));
     const post = (client?: PemPair, url = '/validate') => request(server.port, url, client, url === '/validate' ? review : undefined);
 
     const allowed = await post(apiserver);
