@@ -42,3 +42,9 @@ export function responseFromVerdict(uid: string, verdict: Verdict): AdmissionRes
 export function encodeAdmissionReview(apiVersion: AdmissionApiVersion, response: AdmissionResponse): string {
   return JSON.stringify({ apiVersion, kind: 'AdmissionReview', response });
 }
+
+/** The verdict in one word, as logs and metrics name it. */
+export function verdictName(verdict: Verdict): 'allowed' | 'denied' | 'patched' {
+  if (!verdict.allowed) return 'denied';
+  return verdict.patch && verdict.patch.length > 0 ? 'patched' : 'allowed';
+}

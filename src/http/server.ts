@@ -3,7 +3,7 @@
 import fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { SecureContextOptions } from 'node:tls';
 import { decodeAdmissionReview } from '../admission/review.js';
-import { encodeAdmissionReview, responseFromVerdict } from '../admission/response.js';
+import { encodeAdmissionReview, responseFromVerdict, verdictName } from '../admission/response.js';
 import type { AdmissionRequest } from '../admission/types.js';
 import type { PolicyEngine, ReviewOutcome } from '../engine/engine.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
@@ -210,7 +210,7 @@ function logReview(logger: Logger, endpoint: ReviewEndpoint, request: AdmissionR
       resource: `${request.namespace ? `${request.namespace}/` : ''}${name}`,
       operation: request.operation,
       ...(request.dryRun ? { dryRun: true } : {}),
-      verdict: !verdict.allowed ? 'denied' : verdict.patch?.length ? 'patched' : 'allowed',
+      verdict: verdictName(verdict),
       ...(verdict.allowed ? {} : { reason: (verdict.message ?? '').slice(0, 1024) }),
       ...(verdict.warnings.length > 0 ? { warnings: verdict.warnings.length } : {}),
       policies: outcome.policies.length,

@@ -3,6 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReviewEndpoint, ReviewEvent } from '../http/server.js';
+import { verdictName } from '../admission/response.js';
 
 /** Seconds; starts at 0.5 ms because a typical review is answered in well under a millisecond. */
 export const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -92,7 +93,7 @@ export class TollgateMetrics {
   /** The per-review hook (`buildServer`'s `onReview`): cheap, and every label from a small closed set. */
   observeReview(event: ReviewEvent): void {
     const { endpoint, request, outcome } = event;
-    const verdict = !outcome.verdict.allowed ? 'denied' : outcome.verdict.patch?.length ? 'patched' : 'allowed';
+    const verdict = verdictName(outcome.verdict);
     this.reviews.inc({ endpoint, operation: request.operation, kind: this.kindLabel(request.kind.group, request.kind.kind), verdict });
     this.reviewDuration.observe({ endpoint }, event.durationMs / 1000);
     for (const policy of outcome.policies) {
