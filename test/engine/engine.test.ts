@@ -244,6 +244,19 @@ describe('validating chain', () => {
   });
 });
 
+describe('what policies are handed', () => {
+  it('passes dryRun and the subresource through to both chains', async () => {
+    const seen: Array<[boolean | undefined, string | undefined]> = [];
+    const record = (r: { dryRun?: boolean; subResource?: string }) => void seen.push([r.dryRun, r.subResource]);
+    const engine = new PolicyEngine([mutating('m', record), validating('v', record)]);
+    await engine.admit(requestFor(pod(['nginx']), { dryRun: true, operation: 'UPDATE', subResource: 'ephemeralcontainers' }));
+    expect(seen).toEqual([
+      [true, 'ephemeralcontainers'],
+      [true, 'ephemeralcontainers'],
+    ]);
+  });
+});
+
 describe('admit (mutate, then validate the mutated object)', () => {
   it('validates what the mutating chain produced, as the apiserver orders them', async () => {
     const engine = new PolicyEngine([
