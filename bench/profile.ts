@@ -1,7 +1,7 @@
 // Profiles tollgate's hot path: runs it under `node --cpu-prof`, saturates /validate and /mutate
-// with the 10-container pod, and prints where the CPU went (self time, and time inside each of
+// with one of the standard bodies (default: the 10-container pod), and prints where the CPU went (self time, and time inside each of
 // tollgate's own functions with everything they call).
-//   node dist/bench-build/bench/profile.js [--seconds 4] [--endpoint validate|mutate] [--config FILE] [--dist DIR] [--floor]
+//   node dist/bench-build/bench/profile.js [--seconds 4] [--endpoint validate|mutate] [--body 0|1|2] [--config FILE] [--dist DIR] [--floor]
 // (after `npm run bench` has built it); --floor profiles the floor instead, for comparison.
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -27,7 +27,7 @@ interface Profile {
 }
 
 const TOP = 25;
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, endpoint: { type: 'string' }, floor: { type: 'boolean', default: false }, config: { type: 'string' }, dist: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, endpoint: { type: 'string' }, floor: { type: 'boolean', default: false }, config: { type: 'string' }, dist: { type: 'string' }, body: { type: 'string', default: '1' } } });
 const seconds = Number(args.seconds);
 const endpoints: Endpoint[] = args.endpoint === 'validate' || args.endpoint === 'mutate' ? [args.endpoint] : ['validate', 'mutate'];
 
@@ -110,8 +110,8 @@ try {
         ...(args.config ? { args: ['--config', path.resolve(args.config)] } : {}),
         ...(args.dist ? { dist: path.resolve(args.dist) } : {}),
       });
-  const body = standardBodies()[1];
-  if (!body) throw new Error('no body');
+  const body = standardBodies()[Number(args.body)];
+  if (!body) throw new Error(`no body ${args.body}: 0, 1 or 2`);
   let reviews = 0;
   for (const endpoint of endpoints) {
     const result = await saturate(server, endpoint, body, { connections: 10, seconds });
