@@ -106,6 +106,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     loggerInstance: logger as FastifyBaseLogger,
     // One line per review is ours to write; fastify's per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
+    // Nothing logs through request.log, so no per-request child logger is made for it.
+    childLoggerFactory: (parent) => parent,
     bodyLimit: options.bodyLimit ?? MAX_REVIEW_BODY_BYTES,
     keepAliveTimeout: timeouts.keepAliveMs,
     requestTimeout: timeouts.requestMs,
@@ -127,21 +129,22 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (status === 500) logger.error({ err: describeError(error) }, 'unexpected error');
     return sendError(reply, status, error.code ?? ErrorCodes.TG_ERR_INTERNAL, status === 500 ? 'internal error' : error.message);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 404, ErrorCodes.TG_ERR_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`),
-  );
-
-  // Once shutdown has begun, every answer closes its connection, so clients move to other replicas.
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.setNotFoundHandler((request, reply) => {
     if (readiness.has(SHUTDOWN_CONDITION)) reply.header('connection', 'close');
-    done();
+    return sendError(reply, 404, ErrorCodes.TG_ERR_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`);
   });
 
   const maxInFlight = options.maxInFlightReviews ?? MAX_IN_FLIGHT_REVIEWS;
   let inFlight = 0;
-  // Counted from the headers to the end of the answer (or the connection's end), so that reviews
-  // waiting for the event loop count too; the overflow costs no body parse and no policy.
-  const limitInFlight = (endpoint: ReviewEndpoint) => (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+  // One onRequest hook per route (a global hook would be a second call on every review).
+  // Once shutdown has begun, every answer closes its connection, so clients move to other replicas.
+  const closeOnShutdown = (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    if (readiness.has(SHUTDOWN_CONDITION)) reply.header('connection', 'close');
+    done();
+  };
+  // Reviews are counted from the headers to the end of the answer (or the connection's end), so that
+  // reviews waiting for the event loop count too; the overflow costs no body parse and no policy.
+  const limitInFlight = (endpoint: ReviewEndpoint) => (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     if (inFlight >= maxInFlight) {
       options.metrics?.observeOverload(endpoint);
       sendError(reply.header('retry-after', '1'), 503, ErrorCodes.TG_ERR_OVERLOADED, `tollgate is overloaded (${inFlight} reviews in flight); retry`);
@@ -149,7 +152,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     }
     inFlight++;
     reply.raw.once('close', () => inFlight--);
-    done();
+    closeOnShutdown(request, reply, done);
   };
 
   const reviewHandler = (endpoint: ReviewEndpoint) =>
@@ -185,11 +188,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
   for (const [url, method, handler] of routes) {
     const endpoint = url === '/mutate' ? 'mutate' : url === '/validate' ? 'validate' : undefined;
-    app.route({ url, method, handler, ...(endpoint ? { onRequest: limitInFlight(endpoint) } : {}) });
+    app.route({ url, method, handler, onRequest: endpoint ? limitInFlight(endpoint) : closeOnShutdown });
     const others = ALL_METHODS.filter((m) => m !== method && !(method === 'GET' && m === 'HEAD'));
     app.route({
       url,
       method: [...others],
+      onRequest: closeOnShutdown,
       handler: (request, reply) =>
         sendError(reply.header('allow', method), 405, ErrorCodes.TG_ERR_METHOD_NOT_ALLOWED, `${request.method} is not allowed on ${url}; use ${method}`),
     });
@@ -201,18 +205,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 function logReview(logger: Logger, endpoint: ReviewEndpoint, request: AdmissionRequest, outcome: ReviewOutcome, durationMs: number): void {
   const verdict = outcome.verdict;
   const name = request.name || (typeof request.object?.metadata?.generateName === 'string' ? `${request.object.metadata.generateName}*` : '');
+  // One object shape for every line (pino leaves out the fields that are undefined): building it
+  // with conditional spreads cost a shape transition per optional field per review.
   logger.info(
     {
       uid: request.uid,
       endpoint,
       kind: `${request.kind.group ? `${request.kind.group}/` : ''}${request.kind.version}/${request.kind.kind}`,
-      ...(request.subResource ? { subResource: request.subResource } : {}),
+      subResource: request.subResource || undefined,
       resource: `${request.namespace ? `${request.namespace}/` : ''}${name}`,
       operation: request.operation,
-      ...(request.dryRun ? { dryRun: true } : {}),
+      dryRun: request.dryRun ? true : undefined,
       verdict: verdictName(verdict),
-      ...(verdict.allowed ? {} : { reason: (verdict.message ?? '').slice(0, 1024) }),
-      ...(verdict.warnings.length > 0 ? { warnings: verdict.warnings.length } : {}),
+      reason: verdict.allowed ? undefined : (verdict.message ?? '').slice(0, 1024),
+      warnings: verdict.warnings.length > 0 ? verdict.warnings.length : undefined,
       policies: outcome.policies.length,
       durationMs: Math.round(durationMs * 1000) / 1000,
     },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/http/server.js';
-import { Readiness } from '../../src/http/readiness.js';
+import { Readiness, SHUTDOWN_CONDITION } from '../../src/http/readiness.js';
 import { createEngine } from '../../src/engine/create.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { memoryLogger } from '../helpers/logs.js';
@@ -108,5 +108,29 @@ describe('health', () => {
     expect(notReady.body).toContain('certificate: not loaded');
     readiness.clear('certificate');
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+});
+
+describe('during shutdown', () => {
+  it('closes the connection after every answer, on every route, and keeps it open before', async () => {
+    const requests = [
+      () => post('/validate', reviewFor(pod(['nginx']))),
+      () => app.inject({ method: 'GET', url: '/healthz' }),
+      () => app.inject({ method: 'GET', url: '/validate' }),
+      () => app.inject({ method: 'GET', url: '/no-such-route' }),
+    ];
+    for (const send of requests) expect((await send()).headers.connection).not.toBe('close');
+    readiness.block(SHUTDOWN_CONDITION, 'shutting down');
+    try {
+      const statuses: number[] = [];
+      for (const send of requests) {
+        const response = await send();
+        statuses.push(response.statusCode);
+        expect(response.headers.connection).toBe('close');
+      }
+      expect(statuses).toEqual([200, 200, 405, 404]);
+    } finally {
+      readiness.clear(SHUTDOWN_CONDITION);
+    }
   });
 });
