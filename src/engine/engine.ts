@@ -39,15 +39,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /**
- * Calls a policy with a time budget. A synchronous answer costs no timer; an asynchronous one is
- * raced against the remaining budget, so a review never waits on a policy longer than its budget.
+ * Holds a policy's answer to its time budget, counted from `started` (a performance.now()). A
+ * synchronous answer is returned as it is, with no timer and no promise; an asynchronous one is
+ * raced against the rest of the budget, so a review never waits on a policy longer than that.
  * (Synchronous code cannot be pre-empted in-process: a synchronous answer that came late is
  * treated as a time-out, but the time is already spent.)
  */
-async function callWithBudget<T>(call: () => T | PromiseLike<T>, timeoutMs: number): Promise<T> {
-  const started = performance.now();
+function withinBudget<T>(result: T | PromiseLike<T>, started: number, timeoutMs: number): T | Promise<T> {
   const timeoutError = () => new TollgateError(ErrorCodes.TG_ERR_POLICY_TIMEOUT, `did not answer within ${timeoutMs} ms`);
-  const result = call();
   if (!isThenable(result)) {
     if (performance.now() - started > timeoutMs) throw timeoutError();
     return result;
@@ -56,11 +55,7 @@ async function callWithBudget<T>(call: () => T | PromiseLike<T>, timeoutMs: numb
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(timeoutError()), Math.max(0, timeoutMs - (performance.now() - started)));
   });
-  try {
-    return await Promise.race([result, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return Promise.race([result, deadline]).finally(() => clearTimeout(timer));
 }
 
 function errorOf(err: unknown): { code: ErrorCode; message: string } {
@@ -172,7 +167,8 @@ export class PolicyEngine {
       const outcome: PolicyOutcome = { policy: policy.name, kind: 'mutating', mode: policy.mode, result: 'unchanged', violations: [], warnings: [], durationMs: 0 };
       try {
         const draft: AdmissionRequest = { ...request, object: copyJson(current as KubernetesObject) };
-        const result = await callWithBudget(() => policy.instance.mutate(draft), policy.timeoutMs);
+        const answer = withinBudget(policy.instance.mutate(draft), started, policy.timeoutMs);
+        const result = isThenable(answer) ? await answer : answer;
         if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
         outcome.warnings = stringList(result?.warnings, 'warnings');
         const next = draft.object;
@@ -207,24 +203,48 @@ export class PolicyEngine {
     return { verdict, policies: outcomes, object: verdict.allowed ? current : original };
   }
 
-  /** Runs every matching validating policy and reports all their violations together. */
-  async validate(request: AdmissionRequest): Promise<ReviewOutcome> {
+  /**
+   * Runs every matching validating policy and reports all their violations together. Policies that
+   * answer synchronously are judged on the spot; only asynchronous answers are awaited (together).
+   */
+  validate(request: AdmissionRequest): Promise<ReviewOutcome> {
     const failures = new Map<PolicyOutcome, LoadedPolicy>();
-    const runs: Promise<PolicyOutcome>[] = [];
+    const outcomes: PolicyOutcome[] = [];
+    let pending: Promise<void>[] | undefined;
     for (const policy of this.validating) {
       if (!policy.matches(request)) continue;
-      runs.push(this.runValidation(policy, request, failures));
+      const started = performance.now();
+      const outcome: PolicyOutcome = { policy: policy.name, kind: 'validating', mode: policy.mode, result: 'allowed', violations: [], warnings: [], durationMs: 0 };
+      outcomes.push(outcome);
+      const settle = (result: unknown) => this.settleValidation(outcome, policy, request, failures, started, { answer: result });
+      const fail = (err: unknown) => this.settleValidation(outcome, policy, request, failures, started, { error: err });
+      let answer: unknown;
+      try {
+        answer = withinBudget(policy.instance.validate(request), started, policy.timeoutMs);
+      } catch (err) {
+        fail(err);
+        continue;
+      }
+      if (isThenable(answer)) (pending ??= []).push(Promise.resolve(answer).then(settle, fail));
+      else settle(answer);
     }
-    if (runs.length === 0) return { verdict: { allowed: true, warnings: [] }, policies: [] };
-    const outcomes = await Promise.all(runs);
-    return { verdict: verdictOf(outcomes, failures), policies: outcomes };
+    const outcome = (): ReviewOutcome => ({ verdict: verdictOf(outcomes, failures), policies: outcomes });
+    return pending ? Promise.all(pending).then(outcome) : Promise.resolve(outcome());
   }
 
-  private async runValidation(policy: LoadedValidatingPolicy, request: AdmissionRequest, failures: Map<PolicyOutcome, LoadedPolicy>): Promise<PolicyOutcome> {
-    const started = performance.now();
-    const outcome: PolicyOutcome = { policy: policy.name, kind: 'validating', mode: policy.mode, result: 'allowed', violations: [], warnings: [], durationMs: 0 };
+  /** Records one validating policy's answer (or its failure) in its outcome. */
+  private settleValidation(
+    outcome: PolicyOutcome,
+    policy: LoadedValidatingPolicy,
+    request: AdmissionRequest,
+    failures: Map<PolicyOutcome, LoadedPolicy>,
+    started: number,
+    settled: { answer: unknown } | { error: unknown },
+  ): void {
     try {
-      const result = normaliseValidation(await callWithBudget(() => policy.instance.validate(request), policy.timeoutMs));
+      // A rejection with no reason (even `undefined`) is still a failure, never an allow.
+      if ('error' in settled) throw settled.error;
+      const result = normaliseValidation(settled.answer);
       outcome.warnings = result.warnings;
       if (!result.allowed) {
         outcome.result = 'denied';
@@ -234,7 +254,6 @@ export class PolicyEngine {
       this.recordFailure(outcome, policy, request, err, failures);
     }
     outcome.durationMs = performance.now() - started;
-    return outcome;
   }
 
   /**

@@ -218,6 +218,37 @@ describe('validating chain', () => {
     expect(outcome.verdict.message).toBe('[rejects] policy failed: threw: nope; [throws-string] policy failed: threw: plain string');
   });
 
+  it('fails closed on a rejection or a throw that carries no reason at all', async () => {
+    const engine = new PolicyEngine([
+      validating('rejects-undefined', () => Promise.reject(undefined as unknown as Error)),
+      validating('throws-undefined', () => {
+        throw undefined;
+      }),
+    ]);
+    const outcome = await engine.validate(requestFor(pod(['nginx'])));
+    expect(outcome.verdict.allowed).toBe(false);
+    expect(outcome.policies.map((p) => [p.policy, p.result])).toEqual([
+      ['rejects-undefined', 'error'],
+      ['throws-undefined', 'error'],
+    ]);
+  });
+
+  it('reports outcomes in config order whether policies answer synchronously or not', async () => {
+    const engine = new PolicyEngine([
+      validating('slow', () => new Promise((resolve) => setTimeout(() => resolve({ allowed: false, message: 'slow says no' }), 20))),
+      validating('sync', () => ({ allowed: false, message: 'sync says no' })),
+      validating('microtask', () => Promise.resolve({ allowed: true })),
+    ]);
+    const outcome = await engine.validate(requestFor(pod(['nginx'])));
+    expect(outcome.policies.map((p) => [p.policy, p.result])).toEqual([
+      ['slow', 'denied'],
+      ['sync', 'denied'],
+      ['microtask', 'allowed'],
+    ]);
+    expect(outcome.verdict.message).toBe('[slow] slow says no; [sync] sync says no');
+    expect(outcome.policies[0]?.durationMs).toBeGreaterThanOrEqual(15);
+  });
+
   it('turns denials into warnings in warn mode and into nothing in audit mode', async () => {
     const engine = new PolicyEngine([
       validating('warner', () => ({ allowed: false, message: 'would deny' }), { mode: 'warn' }),
