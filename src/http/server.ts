@@ -9,6 +9,7 @@ import type { PolicyEngine, ReviewOutcome } from '../engine/engine.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { TollgateMetrics } from '../metrics/metrics.js';
+import { parseReviewBody } from './json-body.js';
 import { Readiness, SHUTDOWN_CONDITION } from './readiness.js';
 
 /** Largest review body accepted: object and oldObject can each be a few MiB (etcd's limit is 1.5 MiB). */
@@ -121,6 +122,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.server.headersTimeout = timeouts.headersMs;
   // Reviews are JSON only; fastify's built-in text/plain parser would hand policies a string.
   app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseReviewBody(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     const known = error instanceof TollgateError ? error : fromFastifyError(error);

@@ -90,6 +90,10 @@ const catalogue: Case[] = [
   ['__proto__ in the object', 400, 'TG_ERR_REVIEW_NOT_JSON', review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"__proto__":{"polluted":true}}}')],
   ['__proto__ at the top', 400, 'TG_ERR_REVIEW_NOT_JSON', review().replace('{"apiVersion"', '{"__proto__":{"allowed":true},"apiVersion"')],
   ['constructor.prototype in the object', 400, 'TG_ERR_REVIEW_NOT_JSON', review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"labels":{"constructor":{"prototype":{"x":"1"}}}}}')],
+  ['__proto__ spelled in \\u escapes', 400, 'TG_ERR_REVIEW_NOT_JSON', review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"\\u005f\\u005fproto\\u005f\\u005f":{"polluted":true}}}')],
+  ['constructor spelled in \\u escapes', 400, 'TG_ERR_REVIEW_NOT_JSON', review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"labels":{"\\u0063onstructor":{"prototype":{"x":"1"}}}}}')],
+  ['a byte order mark before the JSON', 200, undefined, `\uFEFF${review()}`],
+  ['"constructor" as a plain label value', 200, undefined, review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"labels":{"role":"constructor"}}}')],
   // Content types
   ['content type text/plain', 415, 'TG_ERR_REVIEW_CONTENT_TYPE', review(), { 'content-type': 'text/plain' }],
   ['content type application/x-www-form-urlencoded', 415, 'TG_ERR_REVIEW_CONTENT_TYPE', review(), { 'content-type': 'application/x-www-form-urlencoded' }],
