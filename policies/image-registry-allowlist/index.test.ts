@@ -127,4 +127,30 @@ describe('image-registry-allowlist', () => {
     await expect(engineWith({ registries: ['ghcr.io'], requireDigest: 'yes' })).rejects.toThrow('policies[0].config.requireDigest must be boolean');
     await expect(engineWith({ registries: [] })).rejects.toThrow('policies[0].config.registries must NOT have fewer than 1 items');
   });
+
+  it('judges an image the same the second time, from its verdict cache, and after the cache has filled', async () => {
+    const engine = await engineWith(config);
+    const verdictOf = async (images: string[]) => (await engine.validate(requestFor(pod(images)))).verdict;
+    for (let round = 0; round < 2; round++) {
+      expect((await verdictOf(['nginx:1.27'])).allowed).toBe(true);
+      expect((await verdictOf(['registry.io.evil.com/x:1'])).message).toContain('"registry.io.evil.com/x:1" resolves to registry.io.evil.com/x');
+    }
+    // More distinct references than the cache holds, allowed and denied alternately.
+    for (let i = 0; i < 5000; i += 50) {
+      const images = Array.from({ length: 50 }, (_, j) => (j % 2 === 0 ? `ghcr.io/acme/app-${i + j}:v1` : `ghcr.io/other/app-${i + j}:v1`));
+      const verdict = await verdictOf(images);
+      expect(verdict.message?.split('; ')).toHaveLength(25);
+    }
+    expect((await verdictOf(['nginx:1.27'])).allowed).toBe(true);
+    expect((await verdictOf(['registry.io.evil.com/x:1'])).allowed).toBe(false);
+    // A reference too long to cache is still judged.
+    const long = `registry.io.evil.com/${'a'.repeat(600)}:1`;
+    expect((await verdictOf([long])).allowed).toBe(false);
+    expect((await verdictOf([long])).allowed).toBe(false);
+  });
+
+  it('keeps no verdicts between two configs', async () => {
+    expect((await judge(pod(['quay.io/team/app:1']))).allowed).toBe(false);
+    expect((await judge(pod(['quay.io/team/app:1']), {}, { registries: ['quay.io/team'] })).allowed).toBe(true);
+  });
 });

@@ -49,6 +49,27 @@ function judgeImage(image: unknown, patterns: readonly RegistryPattern[], allowe
   return undefined;
 }
 
+/**
+ * Verdicts per image reference, kept by the policy instance (so per config). A cluster runs the
+ * same few hundred images over and over; parsing each reference again cost about 1 µs a container
+ * (bench/containers). Bounded in entries and key length, and emptied when full, so a stream of
+ * made-up references costs what it did without the cache and no more memory than this.
+ */
+const VERDICT_CACHE_ENTRIES = 4096;
+const VERDICT_CACHE_MAX_KEY = 512;
+
+function cachedJudge(judge: (image: unknown) => string | undefined): (image: unknown) => string | undefined {
+  const verdicts = new Map<string, string | undefined>();
+  return (image) => {
+    if (typeof image !== 'string' || image.length > VERDICT_CACHE_MAX_KEY) return judge(image);
+    if (verdicts.has(image)) return verdicts.get(image);
+    const problem = judge(image);
+    if (verdicts.size >= VERDICT_CACHE_ENTRIES) verdicts.clear();
+    verdicts.set(image, problem);
+    return problem;
+  };
+}
+
 function containerKey(list: string, container: Record<string, unknown>): string {
   return JSON.stringify([list, container.name, container.image]);
 }
@@ -76,6 +97,7 @@ export default definePolicy<ImageRegistryAllowlistConfig>({
       }
     });
     const allowedText = config.registries.join(', ');
+    const judge = cachedJudge((image) => judgeImage(image, patterns, allowedText, config.requireDigest));
     return {
       validate(request: AdmissionRequest) {
         // The kind comes from the request, which the apiserver sets; DELETE and CONNECT carry no pod.
@@ -84,7 +106,7 @@ export default definePolicy<ImageRegistryAllowlistConfig>({
         const unchanged = request.operation === 'UPDATE' && !config.recheckUnchanged ? admittedBefore(request) : undefined;
         for (const { list, container, path } of containersOf(request.object, request.kind)) {
           if (unchanged?.has(containerKey(list, container))) continue;
-          const problem = judgeImage(container.image, patterns, allowedText, config.requireDigest);
+          const problem = judge(container.image);
           if (problem) {
             const name = typeof container.name === 'string' ? container.name : '?';
             violations.push({ path: `${path}.image`, message: `container ${JSON.stringify(name)}: ${problem}` });
