@@ -1,16 +1,18 @@
 // The review body parser: JSON.parse, with secure-json-parse's guard against `__proto__` and
 // `constructor.prototype` keys, as fastify's own parser does. The guard's two regular expressions
-// scan the whole body; they only run when a key could spell either word (directly or in \u
-// escapes), which an ordinary review cannot: the plain scan is a few times cheaper (bench/).
+// run only when the body could spell either word: plainly, or with a \u00XX escape (every letter
+// of both is one). One scan for that costs about two thirds of the guard's on the bench bodies.
 import secureJson from 'secure-json-parse';
 import { ErrorCodes, TollgateError } from '../errors.js';
 
 const BYTE_ORDER_MARK = 0xfeff;
 const GUARD = { protoAction: 'error', constructorAction: 'error' } as const;
+/** JSON escapes are lower-case `\u` followed by four hex digits; the letters concerned are all U+00XX. */
+const MAY_POISON = /\\u00|__proto__|constructor/;
 
 /** Could this text hold a `__proto__` or `constructor` key, spelled out or escaped? */
 function mayPoison(text: string): boolean {
-  return text.includes('\\u') || text.includes('__proto__') || text.includes('constructor');
+  return MAY_POISON.test(text);
 }
 
 /** Parses a review body; a TollgateError (400) for anything that is not acceptable JSON. */

@@ -92,6 +92,8 @@ const catalogue: Case[] = [
   ['constructor.prototype in the object', 400, 'TG_ERR_REVIEW_NOT_JSON', review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"labels":{"constructor":{"prototype":{"x":"1"}}}}}')],
   ['__proto__ spelled in \\u escapes', 400, 'TG_ERR_REVIEW_NOT_JSON', review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"\\u005f\\u005fproto\\u005f\\u005f":{"polluted":true}}}')],
   ['constructor spelled in \\u escapes', 400, 'TG_ERR_REVIEW_NOT_JSON', review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"labels":{"\\u0063onstructor":{"prototype":{"x":"1"}}}}}')],
+  ['__proto__ with one letter escaped', 400, 'TG_ERR_REVIEW_NOT_JSON', review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"_\\u005Fproto__":{"polluted":true}}}')],
+  ['constructor with one letter escaped', 400, 'TG_ERR_REVIEW_NOT_JSON', review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"labels":{"constr\\u0075ctor":{"prototype":{"x":"1"}}}}}')],
   ['a byte order mark before the JSON', 200, undefined, `\uFEFF${review()}`],
   ['"constructor" as a plain label value', 200, undefined, review({ object: 'PLACEHOLDER' }).replace('"PLACEHOLDER"', '{"metadata":{"labels":{"role":"constructor"}}}')],
   // Content types
