@@ -145,6 +145,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   const maxInFlight = options.maxInFlightReviews ?? MAX_IN_FLIGHT_REVIEWS;
   let inFlight = 0;
+  // One shared listener: a response closes once, so `on` needs no `once` wrapper per review.
+  const reviewClosed = () => inFlight--;
   // One onRequest hook per route (a global hook would be a second call on every review).
   // Once shutdown has begun, every answer closes its connection, so clients move to other replicas.
   const closeOnShutdown = (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -160,7 +162,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       return;
     }
     inFlight++;
-    reply.raw.once('close', () => inFlight--);
+    reply.raw.on('close', reviewClosed);
     closeOnShutdown(request, reply, done);
   };
 
