@@ -6,7 +6,7 @@ import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../
 import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { PolicyMode } from '../config/schema.js';
-import { copyJson } from './copy.js';
+import { lazyDraft, withoutKeys } from './draft.js';
 import type { LoadedMutatingPolicy, LoadedPolicy, LoadedValidatingPolicy } from './loader.js';
 import type { PolicyKind, PolicyLogger, Violation } from './policy.js';
 
@@ -148,9 +148,9 @@ export class PolicyEngine {
   }
 
   /**
-   * Runs the mutating chain. Each policy edits its own copy of the object so that a policy that
-   * fails part-way leaves nothing behind; the final object is diffed against the object exactly
-   * as received. No matching policy: no copy, no diff.
+   * Runs the mutating chain. Each policy edits its own copy of the object (copied lazily, member by
+   * member: ./draft.ts) so that a policy that fails part-way leaves nothing behind; the final
+   * object is diffed against the object exactly as received. No matching policy: no copy, no diff.
    */
   async mutate(request: AdmissionRequest): Promise<ReviewOutcome> {
     const original = request.object ?? null;
@@ -166,14 +166,17 @@ export class PolicyEngine {
       const started = performance.now();
       const outcome: PolicyOutcome = { policy: policy.name, kind: 'mutating', mode: policy.mode, result: 'unchanged', violations: [], warnings: [], durationMs: 0 };
       try {
-        const draft: AdmissionRequest = { ...request, object: copyJson(current as KubernetesObject) };
+        const lazy = lazyDraft(current as Record<string, unknown>);
+        const draft: AdmissionRequest = { ...request, object: lazy.object as KubernetesObject };
         const answer = withinBudget(policy.instance.mutate(draft), started, policy.timeoutMs);
         const result = isThenable(answer) ? await answer : answer;
         if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
         outcome.warnings = stringList(result?.warnings, 'warnings');
         const next = draft.object;
         if (typeof next !== 'object' || next === null || Array.isArray(next)) throw badResult('with request.object no longer an object');
-        const ops = compare(current as object, next) as JsonPatchOperation[];
+        // Members the policy never touched are the very values of `current`: only the rest is diffed.
+        const untouched = next === lazy.object ? lazy.settle() : new Set<string>();
+        const ops = compare(withoutKeys(current as Record<string, unknown>, untouched), withoutKeys(next as Record<string, unknown>, untouched)) as JsonPatchOperation[];
         if (ops.length > 0) {
           outcome.result = 'patched';
           if (policy.mode === 'enforce') {
