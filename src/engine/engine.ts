@@ -6,7 +6,7 @@ import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../
 import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { PolicyMode } from '../config/schema.js';
-import { lazyDraft, withoutKeys } from './draft.js';
+import { lazyDraft, withoutUntouched } from './draft.js';
 import type { LoadedMutatingPolicy, LoadedPolicy, LoadedValidatingPolicy } from './loader.js';
 import type { PolicyKind, PolicyLogger, Violation } from './policy.js';
 
@@ -149,7 +149,7 @@ export class PolicyEngine {
 
   /**
    * Runs the mutating chain. Each policy edits its own copy of the object (copied lazily, member by
-   * member: ./draft.ts) so that a policy that fails part-way leaves nothing behind; the final
+   * member, two levels deep: ./draft.ts) so that a policy that fails part-way leaves nothing behind; the final
    * object is diffed against the object exactly as received. No matching policy: no copy, no diff.
    */
   async mutate(request: AdmissionRequest): Promise<ReviewOutcome> {
@@ -174,9 +174,9 @@ export class PolicyEngine {
         outcome.warnings = stringList(result?.warnings, 'warnings');
         const next = draft.object;
         if (typeof next !== 'object' || next === null || Array.isArray(next)) throw badResult('with request.object no longer an object');
-        // Members the policy never touched are the very values of `current`: only the rest is diffed.
-        const untouched = next === lazy.object ? lazy.settle() : new Set<string>();
-        const ops = compare(withoutKeys(current as Record<string, unknown>, untouched), withoutKeys(next as Record<string, unknown>, untouched)) as JsonPatchOperation[];
+        // What the policy never touched is the very values of `current`: only the rest is diffed.
+        const untouched = next === lazy.object ? lazy.settle() : undefined;
+        const ops = compare(withoutUntouched(current as Record<string, unknown>, untouched), withoutUntouched(next as Record<string, unknown>, untouched)) as JsonPatchOperation[];
         if (ops.length > 0) {
           outcome.result = 'patched';
           if (policy.mode === 'enforce') {

@@ -1,10 +1,13 @@
 // The lazily copied object a mutating policy edits: members are copied on first touch, the source
 // is never edited, and what was never touched is reported so that only the rest is diffed.
+import fastJsonPatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { PolicyEngine } from '../../src/engine/engine.js';
-import { lazyDraft, withoutKeys } from '../../src/engine/draft.js';
+import { lazyDraft, withoutUntouched, type Untouched } from '../../src/engine/draft.js';
 import { mutating } from '../helpers/policies.js';
 import { pod, requestFor } from '../helpers/reviews.js';
+
+const members = (untouched: Untouched) => [...untouched.members].sort();
 
 const source = () => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', labels: { a: '1' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } });
 
@@ -14,7 +17,10 @@ describe('lazyDraft', () => {
     const draft = lazyDraft(original);
     (draft.object.metadata as { labels: Record<string, string> }).labels.a = '2';
     expect(original.metadata.labels.a).toBe('1');
-    expect(draft.settle()).toEqual(new Set(['spec']));
+    const untouched = draft.settle();
+    expect(members(untouched)).toEqual(['spec']);
+    // metadata was read, but inside it only labels was touched.
+    expect(untouched.inside.get('metadata')?.members).toEqual(new Set());
     // The untouched member is the source's own value, not a copy.
     expect(draft.object.spec).toBe(original.spec);
     expect(draft.object.metadata).not.toBe(original.metadata);
@@ -24,18 +30,18 @@ describe('lazyDraft', () => {
     const original = source();
     const written = lazyDraft(original);
     written.object.spec = { replaced: true };
-    expect(written.settle()).toEqual(new Set(['metadata']));
+    expect(members(written.settle())).toEqual(['metadata']);
 
     const deleted = lazyDraft(original);
     delete deleted.object.spec;
-    expect(deleted.settle()).toEqual(new Set(['metadata']));
+    expect(members(deleted.settle())).toEqual(['metadata']);
     expect('spec' in deleted.object).toBe(false);
 
     const serialised = lazyDraft(original);
     expect(JSON.parse(JSON.stringify(serialised.object))).toEqual(original);
     expect(structuredClone(serialised.object)).toEqual(original);
     expect({ ...serialised.object }).toEqual(original);
-    expect(serialised.settle()).toEqual(new Set());
+    expect(members(serialised.settle())).toEqual([]);
     expect(original).toEqual(source());
   });
 
@@ -48,10 +54,24 @@ describe('lazyDraft', () => {
     expect((a.object.metadata as { name: string }).name).toBe('p');
   });
 
-  it('leaves out the given members for the diff, and nothing when there are none', () => {
-    const object = source();
-    expect(withoutKeys(object, new Set(['spec']))).toEqual({ apiVersion: 'v1', kind: 'Pod', metadata: object.metadata });
-    expect(withoutKeys(object, new Set())).toBe(object);
+  it('copies the members of a top-level member lazily too, and no deeper', () => {
+    const original = { metadata: { name: 'p', labels: { a: '1' }, managedFields: [{ manager: 'kubectl' }] }, spec: { containers: [] } };
+    const draft = lazyDraft(original);
+    const metadata = draft.object.metadata as { annotations?: Record<string, string>; managedFields: unknown[]; labels: Record<string, string> };
+    metadata.annotations = { added: 'yes' };
+    const untouched = draft.settle();
+    expect(members(untouched)).toEqual(['spec']);
+    expect([...(untouched.inside.get('metadata')?.members ?? [])].sort()).toEqual(['labels', 'managedFields']);
+    expect(metadata.managedFields).toBe(original.metadata.managedFields);
+    expect(original.metadata).toEqual({ name: 'p', labels: { a: '1' }, managedFields: [{ manager: 'kubectl' }] });
+  });
+
+  it('leaves out what was untouched for the diff, at both levels, and nothing when nothing was', () => {
+    const object = { apiVersion: 'v1', metadata: { name: 'p', managedFields: [1], labels: { a: '1' } }, spec: { x: 1 } };
+    const untouched: Untouched = { members: new Set(['spec']), inside: new Map([['metadata', { members: new Set(['managedFields']), inside: new Map() }]]) };
+    expect(withoutUntouched(object, untouched)).toEqual({ apiVersion: 'v1', metadata: { name: 'p', labels: { a: '1' } } });
+    expect(withoutUntouched(object, { members: new Set(), inside: new Map() })).toBe(object);
+    expect(withoutUntouched(object, undefined)).toBe(object);
   });
 });
 
@@ -80,6 +100,28 @@ describe('the mutating chain on lazy drafts', () => {
       ]),
     );
     expect(outcome.object).toEqual({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'renamed' }, status: { phase: 'Pending' } });
+  });
+
+  it('patches edits inside metadata and spec members, beside members never touched', async () => {
+    const engine = new PolicyEngine([
+      mutating('nested', (r) => {
+        const metadata = r.object!.metadata as Record<string, unknown>;
+        delete metadata.generateName;
+        metadata.annotations = { 'a/b': 'c' };
+        (r.object!.spec as { containers: Array<{ image: string }> }).containers[0]!.image = 'nginx:2';
+      }),
+    ]);
+    const request = requestFor(pod(['nginx']));
+    const before = structuredClone(request.object);
+    const outcome = await engine.mutate(request);
+    expect(request.object).toEqual(before);
+    const expected = structuredClone(before)!;
+    delete (expected.metadata as Record<string, unknown>).generateName;
+    (expected.metadata as Record<string, unknown>).annotations = { 'a/b': 'c' };
+    (expected.spec as { containers: Array<{ image: string }> }).containers[0]!.image = 'nginx:2';
+    expect(outcome.object).toEqual(expected);
+    const patched = fastJsonPatch.applyPatch(structuredClone(before), outcome.verdict.patch as fastJsonPatch.Operation[]).newDocument;
+    expect(patched).toEqual(expected);
   });
 
   it('gives no patch when a policy only reads', async () => {

@@ -137,10 +137,16 @@ describe('mutating chain', () => {
       deep = next;
     }
     object.metadata!.managedFields = [{ manager: 'kubectl', fieldsV1: root }];
-    const engine = new PolicyEngine([mutating('m', (r) => void (labels(r.object).x = 'y'))]);
-    const outcome = await engine.mutate(requestFor(object));
-    expect(outcome.verdict.allowed).toBe(false);
-    expect(outcome.verdict.message).toContain('nested too deeply');
+    // A policy that edits beside the deep member: it is neither copied nor diffed.
+    const beside = await new PolicyEngine([mutating('m', (r) => void (labels(r.object).x = 'y'))]).mutate(requestFor(object));
+    expect(beside.verdict.allowed).toBe(true);
+    expect(beside.verdict.patch).toEqual([{ op: 'add', path: '/metadata/labels', value: { x: 'y' } }]);
+    // A policy that edits the deep member itself: the diff cannot walk it, and the policy fails closed.
+    const inside = await new PolicyEngine([
+      mutating('m', (r) => void (r.object!.metadata!.managedFields as unknown[]).push({ manager: 'tollgate' })),
+    ]).mutate(requestFor(object));
+    expect(inside.verdict.allowed).toBe(false);
+    expect(inside.verdict.message).toContain('nested too deeply');
   });
 });
 

@@ -33,8 +33,10 @@ const without = (key: string) => {
 function deepJson(depth: number): string {
   return `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 }
-function deepReview(depth: number, operation = 'CREATE'): string {
-  return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deep","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"operation":"${operation}","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"deep","managedFields":[{"manager":"x","fieldsV1":${deepJson(depth)}}]},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}`;
+/** A pod review with `depth` levels of nesting in managedFields (as a hostile fieldsV1) or in annotations. */
+function deepReview(depth: number, operation = 'CREATE', where: 'managedFields' | 'annotations' = 'managedFields'): string {
+  const metadata = where === 'managedFields' ? `{"name":"deep","managedFields":[{"manager":"x","fieldsV1":${deepJson(depth)}}]}` : `{"name":"deep","annotations":{"deep":${deepJson(depth)}}}`;
+  return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deep","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"operation":"${operation}","object":{"apiVersion":"v1","kind":"Pod","metadata":${metadata},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}`;
 }
 
 type Case = [what: string, status: number, code: string | undefined, body: string, headers?: Record<string, string>];
@@ -203,12 +205,19 @@ describe('bad input catalogue', () => {
     });
   });
 
-  it('nests too deep to copy at 10,000 levels: fail-closed denies naming the policy, fail-open allows with a warning', async () => {
-    const closed = (await post('/mutate', deepReview(10_000), JSON_TYPE, failClosed)).json().response;
+  it('nests too deep to diff at 10,000 levels where the policy edits: fail-closed denies naming the policy, fail-open allows with a warning', async () => {
+    const closed = (await post('/mutate', deepReview(10_000, 'CREATE', 'annotations'), JSON_TYPE, failClosed)).json().response;
     expect(closed.allowed).toBe(false);
-    const open = (await post('/mutate', deepReview(10_000))).json().response;
+    expect(closed.status.message).toMatch(/annotation-injection.*nested too deeply/);
+    const open = (await post('/mutate', deepReview(10_000, 'CREATE', 'annotations'))).json().response;
     expect(open.patch).toBeUndefined();
     expect(open.warnings.join(' ')).toMatch(/annotation-injection.*nested too deeply/);
+  });
+
+  it('patches a pod nested 10,000 levels deep in managedFields, which the annotation policy never walks', async () => {
+    const closed = (await post('/mutate', deepReview(10_000), JSON_TYPE, failClosed)).json().response;
+    expect(closed.allowed).toBe(true);
+    expect(decodePatch(closed.patch)).toEqual([{ op: 'add', path: '/metadata/annotations', value: { 'tollgate.dev/admitted': 'true' } }]);
   });
 
   it('keeps unicode and escapes in names and annotation keys intact, and patches with escaped pointers', async () => {
