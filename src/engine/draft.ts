@@ -40,6 +40,12 @@ function defineData(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+/** A new data member: plain assignment is much cheaper, but would set the prototype for `__proto__`. */
+function addData(target: JsonRecord, key: string, value: unknown): void {
+  if (key === '__proto__') defineData(target, key, value);
+  else target[key] = value;
+}
+
 function isPlainRecord(value: unknown): value is JsonRecord {
   return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }
@@ -92,7 +98,7 @@ class Draft {
       const value = source[key];
       const pair = typeof value === 'object' && value !== null ? accessorsFor(key) : undefined;
       if (!pair) {
-        defineData(draft, key, copyJson(value));
+        addData(draft, key, copyJson(value));
         continue;
       }
       Object.defineProperty(draft, key, { get: pair.get, set: pair.set, enumerable: true, configurable: true });
@@ -146,7 +152,7 @@ export function withoutUntouched(object: JsonRecord, untouched: Untouched | unde
     if (untouched.members.has(key)) continue;
     const inside = untouched.inside.get(key);
     const value = object[key];
-    defineData(rest, key, inside && isPlainRecord(value) ? withoutUntouched(value, inside) : value);
+    addData(rest, key, inside && isPlainRecord(value) ? withoutUntouched(value, inside) : value);
   }
   return rest;
 }
