@@ -172,16 +172,17 @@ export class PolicyEngine {
         const result = isThenable(answer) ? await answer : answer;
         if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
         outcome.warnings = stringList(result?.warnings, 'warnings');
-        const next = draft.object;
-        if (typeof next !== 'object' || next === null || Array.isArray(next)) throw badResult('with request.object no longer an object');
+        const edited = draft.object;
+        if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
         // What the policy never touched is the very values of `current`: only the rest is diffed.
-        const untouched = next === lazy.object ? lazy.settle() : undefined;
-        const ops = compare(withoutUntouched(current as Record<string, unknown>, untouched), withoutUntouched(next as Record<string, unknown>, untouched)) as JsonPatchOperation[];
+        const settled = edited === lazy.object ? lazy.settle() : undefined;
+        const next = settled?.object ?? edited;
+        const ops = compare(withoutUntouched(current as Record<string, unknown>, settled?.untouched), withoutUntouched(next, settled?.untouched)) as JsonPatchOperation[];
         if (ops.length > 0) {
           outcome.result = 'patched';
           if (policy.mode === 'enforce') {
             patchFromOriginal = current === original ? ops : undefined;
-            current = next;
+            current = next as KubernetesObject;
           } else if (policy.mode === 'warn') outcome.warnings.push('would change the object (mode: warn, not applied)');
         }
       } catch (err) {

@@ -6,6 +6,13 @@ import { PolicyEngine } from '../../src/engine/engine.js';
 import { lazyDraft, withoutUntouched, type Untouched } from '../../src/engine/draft.js';
 import { mutating } from '../helpers/policies.js';
 import { pod, requestFor } from '../helpers/reviews.js';
+import type { KubernetesObject } from '../../src/admission/types.js';
+
+function labelsOf(object: KubernetesObject | null | undefined): Record<string, string> {
+  object!.metadata ??= {};
+  object!.metadata.labels ??= {};
+  return object!.metadata.labels;
+}
 
 const members = (untouched: Untouched) => [...untouched.members].sort();
 
@@ -17,31 +24,32 @@ describe('lazyDraft', () => {
     const draft = lazyDraft(original);
     (draft.object.metadata as { labels: Record<string, string> }).labels.a = '2';
     expect(original.metadata.labels.a).toBe('1');
-    const untouched = draft.settle();
+    const { object, untouched } = draft.settle();
     expect(members(untouched)).toEqual(['spec']);
     // metadata was read, but inside it only labels was touched.
     expect(untouched.inside.get('metadata')?.members).toEqual(new Set());
     // The untouched member is the source's own value, not a copy.
-    expect(draft.object.spec).toBe(original.spec);
-    expect(draft.object.metadata).not.toBe(original.metadata);
+    expect(object.spec).toBe(original.spec);
+    expect(object.metadata).not.toBe(original.metadata);
+    expect(object).toEqual({ ...source(), metadata: { name: 'p', labels: { a: '2' } } });
   });
 
   it('counts a write, a delete and a read as touches, and reads as JSON like the source', () => {
     const original = source();
     const written = lazyDraft(original);
     written.object.spec = { replaced: true };
-    expect(members(written.settle())).toEqual(['metadata']);
+    expect(members(written.settle().untouched)).toEqual(['metadata']);
 
     const deleted = lazyDraft(original);
     delete deleted.object.spec;
-    expect(members(deleted.settle())).toEqual(['metadata']);
+    expect(members(deleted.settle().untouched)).toEqual(['metadata']);
     expect('spec' in deleted.object).toBe(false);
 
     const serialised = lazyDraft(original);
     expect(JSON.parse(JSON.stringify(serialised.object))).toEqual(original);
     expect(structuredClone(serialised.object)).toEqual(original);
     expect({ ...serialised.object }).toEqual(original);
-    expect(members(serialised.settle())).toEqual([]);
+    expect(members(serialised.settle().untouched)).toEqual([]);
     expect(original).toEqual(source());
   });
 
@@ -59,10 +67,10 @@ describe('lazyDraft', () => {
     const draft = lazyDraft(original);
     const metadata = draft.object.metadata as { annotations?: Record<string, string>; managedFields: unknown[]; labels: Record<string, string> };
     metadata.annotations = { added: 'yes' };
-    const untouched = draft.settle();
+    const { object, untouched } = draft.settle();
     expect(members(untouched)).toEqual(['spec']);
     expect([...(untouched.inside.get('metadata')?.members ?? [])].sort()).toEqual(['labels', 'managedFields']);
-    expect(metadata.managedFields).toBe(original.metadata.managedFields);
+    expect((object.metadata as { managedFields: unknown }).managedFields).toBe(original.metadata.managedFields);
     expect(original.metadata).toEqual({ name: 'p', labels: { a: '1' }, managedFields: [{ manager: 'kubectl' }] });
   });
 
@@ -148,5 +156,63 @@ describe('the mutating chain on lazy drafts', () => {
     const outcome = await engine.mutate(request);
     expect(outcome.verdict).toEqual({ allowed: true, warnings: [] });
     expect(request.object).toEqual(before);
+  });
+
+  it('keeps edits the policy makes after it has answered away from the object as received', async () => {
+    const request = requestFor(pod(['nginx']));
+    const received = structuredClone(request.object);
+    let kept: KubernetesObject | undefined;
+    let edited = false;
+    const engine = new PolicyEngine([
+      mutating('keeps-a-reference', (r) => {
+        kept = r.object!;
+        setTimeout(() => {
+          (kept!.spec as { containers: Array<{ image: string }> }).containers[0]!.image = 'evil.io/x';
+          (kept!.metadata as Record<string, unknown>).annotations = { late: 'edit' };
+          edited = true;
+        }, 1);
+      }),
+      mutating('slow', async (r) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        labelsOf(r.object).b = '2';
+      }),
+    ]);
+    const outcome = await engine.mutate(request);
+    expect(edited).toBe(true);
+    expect(request.object).toEqual(received);
+    const applied = fastJsonPatch.applyPatch(structuredClone(received), (outcome.verdict.patch ?? []) as fastJsonPatch.Operation[]).newDocument;
+    expect(outcome.object).toEqual(applied);
+  });
+
+  it('keeps a second instance of a module that holds the first one’s draft away from the object as received', async () => {
+    const request = requestFor(pod(['nginx']));
+    const received = structuredClone(request.object);
+    let first: KubernetesObject | undefined;
+    const shared = (r: { object?: KubernetesObject | null }) => {
+      if (first) (first.spec as { containers: Array<{ image: string }> }).containers[0]!.image = 'evil.io/x';
+      else first = r.object!;
+    };
+    await new PolicyEngine([mutating('a', shared), mutating('b', shared)]).mutate(request);
+    expect(request.object).toEqual(received);
+  });
+
+  it.each([
+    ['Object.freeze(object)', (o: Record<string, unknown>) => Object.freeze(o)],
+    ['Object.seal(object)', (o: Record<string, unknown>) => Object.seal(o)],
+    ['Object.freeze(metadata)', (o: Record<string, unknown>) => Object.freeze(o.metadata)],
+    ['defineProperty configurable: false on an untouched member', (o: Record<string, unknown>) => Object.defineProperty(o, 'spec', { configurable: false })],
+  ])('patches an edit followed by %s, and reads the locked draft alike every time', async (_, lock) => {
+    const engine = new PolicyEngine([
+      mutating('m', (r) => {
+        labelsOf(r.object).b = '2';
+        lock(r.object as Record<string, unknown>);
+        const object = r.object as Record<string, unknown>;
+        expect(object.spec).toBe(object.spec);
+        expect(JSON.parse(JSON.stringify(object.spec))).toEqual(pod(['nginx']).spec);
+      }),
+    ]);
+    const outcome = await engine.mutate(requestFor(pod(['nginx'])));
+    expect(outcome.policies[0]?.error).toBeUndefined();
+    expect(outcome.verdict.patch).toEqual([{ op: 'add', path: '/metadata/labels', value: { b: '2' } }]);
   });
 });
