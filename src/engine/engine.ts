@@ -211,7 +211,7 @@ export class PolicyEngine {
    * Runs every matching validating policy and reports all their violations together. Policies that
    * answer synchronously are judged on the spot; only asynchronous answers are awaited (together).
    */
-  validate(request: AdmissionRequest): Promise<ReviewOutcome> {
+  async validate(request: AdmissionRequest): Promise<ReviewOutcome> {
     const failures = new Map<PolicyOutcome, LoadedPolicy>();
     const outcomes: PolicyOutcome[] = [];
     let pending: Promise<void>[] | undefined;
@@ -233,7 +233,8 @@ export class PolicyEngine {
       else settle(answer);
     }
     const outcome = (): ReviewOutcome => ({ verdict: verdictOf(outcomes, failures), policies: outcomes });
-    return pending ? Promise.all(pending).then(outcome) : Promise.resolve(outcome());
+    if (pending) await Promise.all(pending);
+    return outcome();
   }
 
   /** Records one validating policy's answer (or its failure) in its outcome. */
