@@ -158,6 +158,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const limitInFlight = (endpoint: ReviewEndpoint) => (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     if (inFlight >= maxInFlight) {
       options.metrics?.observeOverload(endpoint);
+      if (readiness.has(SHUTDOWN_CONDITION)) reply.header('connection', 'close');
       sendError(reply.header('retry-after', '1'), 503, ErrorCodes.TG_ERR_OVERLOADED, `tollgate is overloaded (${inFlight} reviews in flight); retry`);
       return;
     }

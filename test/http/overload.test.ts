@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { PolicyEngine } from '../../src/engine/engine.js';
 import { compileMatch } from '../../src/engine/match.js';
+import { Readiness, SHUTDOWN_CONDITION } from '../../src/http/readiness.js';
 import { buildServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log/logger.js';
 import { TollgateMetrics } from '../../src/metrics/metrics.js';
@@ -60,10 +61,10 @@ describe('overload', () => {
     app = undefined;
   });
 
-  async function serve(maxInFlightReviews: number) {
+  async function serve(maxInFlightReviews: number, readiness = new Readiness()) {
     const held = gate();
     const metrics = new TollgateMetrics();
-    app = await buildServer({ engine: { current: new PolicyEngine([held.policy]) }, logger: createLogger({ level: 'silent' }), metrics, maxInFlightReviews });
+    app = await buildServer({ engine: { current: new PolicyEngine([held.policy]) }, logger: createLogger({ level: 'silent' }), metrics, maxInFlightReviews, readiness });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const url = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
     const review = (path = '/validate') => fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: REVIEW });
@@ -112,5 +113,32 @@ describe('overload', () => {
     await until(() => held.entered() === 2);
     held.release();
     expect((await next).status).toBe(200);
+  });
+
+  it('closes the connection of a refusal too once shutdown has begun, so the client moves on', async () => {
+    const readiness = new Readiness();
+    const { held, review, url } = await serve(1, readiness);
+    const first = review();
+    await until(() => held.entered() === 1);
+    readiness.block(SHUTDOWN_CONDITION, 'shutting down');
+    const port = Number(new URL(url).port);
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () =>
+        socket.write(`POST /validate HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${REVIEW.length}\r\n\r\n${REVIEW}`),
+      );
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += String(chunk);
+        if (text.includes('\r\n\r\n')) {
+          socket.destroy();
+          resolve(text.split('\r\n\r\n')[0] ?? '');
+        }
+      });
+      socket.on('error', reject);
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 503/);
+    expect(head.toLowerCase()).toContain('connection: close');
+    held.release();
+    expect((await first).status).toBe(200);
   });
 });
