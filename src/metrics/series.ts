@@ -1,13 +1,11 @@
 // Counters and histograms for the per-review hot path. prom-client's own check and hash their label
 // object on every call, which cost about 10 µs a review inside the server (measured by turning the
-// per-review metrics off under saturation). These look a label set up once, by its values joined,
-// and keep it as a few plain numbers; prom-client's registry renders them when /metrics is scraped.
+// per-review metrics off under saturation). These look a label set up once, by its values (a map
+// per label), and keep it as a few plain numbers; prom-client's registry renders them at scrape.
 import type { Metric, Registry } from 'prom-client';
 
 type Labels<L extends string> = Record<L, string>;
 
-/** Joins label values into a map key; no label value can hold a NUL. */
-const KEY_SEPARATOR = '\u0000';
 
 interface Family {
   name: string;
@@ -26,7 +24,9 @@ interface RenderedValue {
 abstract class SeriesFamily<L extends string, S extends { labels: Labels<L> }> implements Family {
   abstract readonly type: 'counter' | 'histogram';
   readonly aggregator = 'sum';
-  private readonly series = new Map<string, S>();
+  /** One map level per label, so that no two label value lists can share a key. */
+  private readonly series = new Map<string, unknown>();
+  private readonly all: S[] = [];
 
   constructor(
     readonly name: string,
@@ -40,13 +40,25 @@ abstract class SeriesFamily<L extends string, S extends { labels: Labels<L> }> i
 
   /** The series for these label values (in `labelNames` order), made on first use. */
   protected seriesFor(values: readonly string[]): S {
-    const key = values.length === 1 ? (values[0] ?? '') : values.join(KEY_SEPARATOR);
-    let series = this.series.get(key);
+    let level = this.series;
+    const last = values.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = values[i] ?? '';
+      let next = level.get(value) as Map<string, unknown> | undefined;
+      if (!next) {
+        next = new Map();
+        level.set(value, next);
+      }
+      level = next;
+    }
+    const key = values[last] ?? '';
+    let series = level.get(key) as S | undefined;
     if (!series) {
       const labels = {} as Labels<L>;
       this.labelNames.forEach((name, i) => (labels[name] = values[i] ?? ''));
       series = this.create(labels);
-      this.series.set(key, series);
+      level.set(key, series);
+      this.all.push(series);
     }
     return series;
   }
@@ -55,12 +67,13 @@ abstract class SeriesFamily<L extends string, S extends { labels: Labels<L> }> i
   protected abstract render(series: S): RenderedValue[];
 
   get(): Promise<Family & { values: RenderedValue[] }> {
-    const values = [...this.series.values()].flatMap((s) => this.render(s));
+    const values = this.all.flatMap((s) => this.render(s));
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
   }
 
   reset(): void {
     this.series.clear();
+    this.all.length = 0;
   }
 }
 

@@ -59,9 +59,14 @@ describe('FastCounter', () => {
     const counter = new FastCounter('t_total', 'help', ['a', 'b'], registry);
     counter.inc('ab', 'c');
     counter.inc('a', 'bc');
+    // Joined with any separator, these two would be one key.
+    counter.inc('x\u0000y', 'z');
+    counter.inc('x', 'y\u0000z');
     const text = await registry.metrics();
     expect(text).toContain('t_total{a="ab",b="c"} 1');
     expect(text).toContain('t_total{a="a",b="bc"} 1');
+    expect(text).toContain('t_total{a="x\u0000y",b="z"} 1');
+    expect(text).toContain('t_total{a="x",b="y\u0000z"} 1');
   });
 
   it('starts again from nothing when the registry is reset', async () => {
