@@ -138,8 +138,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (status === 500) logger.error({ err: describeError(error) }, 'unexpected error');
     return sendError(reply, status, error.code ?? ErrorCodes.TG_ERR_INTERNAL, status === 500 ? 'internal error' : error.message);
   });
-  app.setNotFoundHandler((request, reply) => {
+  // Once shutdown has begun, every answer closes its connection, so clients move to other replicas.
+  const closeIfShuttingDown = (reply: FastifyReply) => {
     if (readiness.has(SHUTDOWN_CONDITION)) reply.header('connection', 'close');
+  };
+  app.setNotFoundHandler((request, reply) => {
+    closeIfShuttingDown(reply);
     return sendError(reply, 404, ErrorCodes.TG_ERR_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`);
   });
 
@@ -148,23 +152,22 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // One shared listener: a response closes once, so `on` needs no `once` wrapper per review.
   const reviewClosed = () => inFlight--;
   // One onRequest hook per route (a global hook would be a second call on every review).
-  // Once shutdown has begun, every answer closes its connection, so clients move to other replicas.
   const closeOnShutdown = (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    if (readiness.has(SHUTDOWN_CONDITION)) reply.header('connection', 'close');
+    closeIfShuttingDown(reply);
     done();
   };
   // Reviews are counted from the headers to the end of the answer (or the connection's end), so that
   // reviews waiting for the event loop count too; the overflow costs no body parse and no policy.
-  const limitInFlight = (endpoint: ReviewEndpoint) => (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+  const limitInFlight = (endpoint: ReviewEndpoint) => (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    closeIfShuttingDown(reply);
     if (inFlight >= maxInFlight) {
       options.metrics?.observeOverload(endpoint);
-      if (readiness.has(SHUTDOWN_CONDITION)) reply.header('connection', 'close');
       sendError(reply.header('retry-after', '1'), 503, ErrorCodes.TG_ERR_OVERLOADED, `tollgate is overloaded (${inFlight} reviews in flight); retry`);
       return;
     }
     inFlight++;
     reply.raw.on('close', reviewClosed);
-    closeOnShutdown(request, reply, done);
+    done();
   };
 
   const reviewHandler = (endpoint: ReviewEndpoint) =>
