@@ -123,6 +123,9 @@ function verdictOf(outcomes: PolicyOutcome[], failures: Map<PolicyOutcome, Loade
   return patch && patch.length > 0 ? { allowed: true, warnings, patch } : { allowed: true, warnings };
 }
 
+/** A policy's answer, or what it threw or rejected with (which may be anything, `undefined` too). */
+type Settled = { answer: unknown } | { error: unknown };
+
 export interface PolicyEngineOptions {
   logger?: PolicyLogger;
 }
@@ -220,21 +223,19 @@ export class PolicyEngine {
       const started = performance.now();
       const outcome: PolicyOutcome = { policy: policy.name, kind: 'validating', mode: policy.mode, result: 'allowed', violations: [], warnings: [], durationMs: 0 };
       outcomes.push(outcome);
-      const settle = (result: unknown) => this.settleValidation(outcome, policy, request, failures, started, { answer: result });
-      const fail = (err: unknown) => this.settleValidation(outcome, policy, request, failures, started, { error: err });
+      const settle = (settled: Settled) => this.settleValidation(outcome, policy, request, failures, started, settled);
       let answer: unknown;
       try {
         answer = withinBudget(policy.instance.validate(request), started, policy.timeoutMs);
-      } catch (err) {
-        fail(err);
+      } catch (error) {
+        settle({ error });
         continue;
       }
-      if (isThenable(answer)) (pending ??= []).push(Promise.resolve(answer).then(settle, fail));
-      else settle(answer);
+      if (isThenable(answer)) (pending ??= []).push(Promise.resolve(answer).then((result) => settle({ answer: result }), (error: unknown) => settle({ error })));
+      else settle({ answer });
     }
-    const outcome = (): ReviewOutcome => ({ verdict: verdictOf(outcomes, failures), policies: outcomes });
     if (pending) await Promise.all(pending);
-    return outcome();
+    return { verdict: verdictOf(outcomes, failures), policies: outcomes };
   }
 
   /** Records one validating policy's answer (or its failure) in its outcome. */
@@ -244,7 +245,7 @@ export class PolicyEngine {
     request: AdmissionRequest,
     failures: Map<PolicyOutcome, LoadedPolicy>,
     started: number,
-    settled: { answer: unknown } | { error: unknown },
+    settled: Settled,
   ): void {
     try {
       // A rejection with no reason (even `undefined`) is still a failure, never an allow.
