@@ -3,9 +3,23 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
+/**
+ * Lines are held until this many bytes (about 14 review lines) are waiting, then written in one
+ * call. Unbatched, each line at a moderate rate was its own write on the thread pool with two
+ * thread wake-ups: about 60 µs of CPU per review at 1,000 reviews/s, more than the review itself.
+ */
+export const LOG_BATCH_BYTES = 4096;
+/** Held lines are written at least this often, so a quiet server's lines still show promptly (pino writes the rest at exit). */
+export const LOG_FLUSH_INTERVAL_MS = 100;
+
+/** stdout, written asynchronously in batches. */
+export function stdoutDestination(dest = 1): pino.DestinationStream {
+  return pino.destination({ dest, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS });
+}
+
 export interface LoggerOptions {
   level?: LevelWithSilent;
-  /** Where lines go; defaults to an asynchronous stdout destination. */
+  /** Where lines go; defaults to stdoutDestination(). */
   destination?: pino.DestinationStream;
 }
 
@@ -27,7 +41,7 @@ export function cachedIsoTime(now: () => number = Date.now): () => string {
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 0 });
+  const destination = options.destination ?? stdoutDestination();
   return pino(
     {
       level: options.level ?? 'info',

@@ -1,4 +1,8 @@
-// The review log line's timestamp: ISO 8601 like pino's isoTime, formatted once per millisecond.
+// The process logger: the review line's timestamp (ISO 8601 like pino's isoTime, formatted once per
+// millisecond), the line's shape, and the batched stdout destination.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { cachedIsoTime } from '../../src/log/logger.js';
@@ -41,4 +45,48 @@ describe('createLogger', () => {
     // A field left undefined is left out of the line, not written as null.
     expect(line).not.toHaveProperty('subResource');
   });
+});
+
+/** Runs `script` (ES module source) in a child node that has the built logger as `createLogger`; resolves with each stdout chunk's arrival time. */
+function runChild(script: string): Promise<{ chunks: Array<{ atMs: number; text: string }>; exitedAtMs: number }> {
+  const logger = pathToFileURL(path.resolve('dist/src/log/logger.js')).href;
+  const source = `import { createLogger } from ${JSON.stringify(logger)};\n${script}`;
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const chunks: Array<{ atMs: number; text: string }> = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push({ atMs: performance.now() - started, text: chunk.toString('utf8') }));
+    child.on('error', reject);
+    child.on('close', () => resolve({ chunks, exitedAtMs: performance.now() - started }));
+  });
+}
+
+const messages = (chunks: Array<{ text: string }>) =>
+  chunks
+    .map((c) => c.text)
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => (JSON.parse(line) as { msg: string }).msg);
+
+describe('the default stdout destination, which writes lines in batches', () => {
+  it('still shows a lone line on a quiet server promptly, long before the process ends', async () => {
+    const { chunks, exitedAtMs } = await runChild(`createLogger().info('alone'); setTimeout(() => {}, 2000);`);
+    expect(messages(chunks)).toEqual(['alone']);
+    expect(exitedAtMs).toBeGreaterThan(1900);
+    // The periodic flush, not the exit, wrote it (generous margin for a loaded machine).
+    expect(chunks[0]!.atMs).toBeLessThan(exitedAtMs - 1000);
+  }, 15_000);
+
+  it('loses no line held in the batch when the process exits or crashes', async () => {
+    const exited = await runChild(`const log = createLogger(); for (const m of ['a', 'b', 'c']) log.info(m); process.exit(3);`);
+    expect(messages(exited.chunks)).toEqual(['a', 'b', 'c']);
+    const crashed = await runChild(`const log = createLogger(); log.info('before'); setImmediate(() => { throw new Error('boom'); });`);
+    expect(messages(crashed.chunks)).toEqual(['before']);
+  }, 15_000);
+
+  it('writes many lines whole and in order', async () => {
+    const { chunks } = await runChild(`const log = createLogger(); for (let i = 0; i < 500; i++) log.info({ i }, 'line ' + i);`);
+    expect(messages(chunks)).toEqual(Array.from({ length: 500 }, (_, i) => `line ${i}`));
+  }, 15_000);
 });
