@@ -12,9 +12,27 @@ export const LOG_BATCH_BYTES = 4096;
 /** Held lines are written at least this often, so a quiet server's lines still show promptly (pino writes the rest at exit). */
 export const LOG_FLUSH_INTERVAL_MS = 100;
 
-/** stdout, written asynchronously in batches. */
-export function stdoutDestination(dest = 1): pino.DestinationStream {
-  return pino.destination({ dest, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS });
+/**
+ * Lines waiting beyond this many bytes are dropped and counted: a reader of stdout that stalls (a
+ * full disk under the container runtime, say) must not grow the heap until tollgate is OOM-killed.
+ */
+export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
+
+let droppedLines = 0;
+
+/** Lines this process has dropped because its log destination would not take them (`tollgate_log_lines_dropped_total`). */
+export function droppedLogLines(): number {
+  return droppedLines;
+}
+
+/** stdout (or another fd), written asynchronously in batches, holding at most `maxBufferBytes`. */
+export function stdoutDestination(dest = 1, maxBufferBytes = LOG_BUFFER_MAX_BYTES): pino.DestinationStream {
+  const stream = pino.destination({ dest, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, maxLength: maxBufferBytes });
+  // pino writes one line per call, so one 'drop' is one line.
+  stream.on('drop', () => {
+    droppedLines++;
+  });
+  return stream;
 }
 
 export interface LoggerOptions {

@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReviewEndpoint, ReviewEvent } from '../http/server.js';
 import { verdictName } from '../admission/response.js';
+import { droppedLogLines } from '../log/logger.js';
 import { FastCounter, FastHistogram } from './series.js';
 
 /** Seconds; starts at 0.5 ms because a typical review is answered in well under a millisecond. */
@@ -86,6 +87,17 @@ export class TollgateMetrics {
       name: 'tollgate_certificate_expiry_timestamp_seconds',
       help: 'Unix time at which the serving certificate expires (its notAfter); alert well before it.',
       registers,
+    });
+    let droppedSoFar = 0;
+    new Counter({
+      name: 'tollgate_log_lines_dropped_total',
+      help: 'Log lines dropped because stdout would not take them and 16 MiB were already waiting.',
+      registers,
+      collect() {
+        const dropped = droppedLogLines();
+        this.inc(dropped - droppedSoFar);
+        droppedSoFar = dropped;
+      },
     });
     for (const endpoint of ['mutate', 'validate'] as const) this.shed.inc({ endpoint }, 0);
     for (const result of ['success', 'failure', 'unchanged'] as const) this.reloads.inc({ result }, 0);

@@ -1,11 +1,14 @@
 // The process logger: the review line's timestamp (ISO 8601 like pino's isoTime, formatted once per
 // millisecond), the line's shape, and the batched stdout destination.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { constants, createReadStream, mkdtempSync, openSync, rmSync, type ReadStream } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
-import { cachedIsoTime } from '../../src/log/logger.js';
+import { describe, expect, it, vi } from 'vitest';
+import { cachedIsoTime, createLogger, droppedLogLines, stdoutDestination } from '../../src/log/logger.js';
+import { TollgateMetrics } from '../../src/metrics/metrics.js';
 import { memoryLogger } from '../helpers/logs.js';
 
 describe('cachedIsoTime', () => {
@@ -89,4 +92,47 @@ describe('the default stdout destination, which writes lines in batches', () => 
     const { chunks } = await runChild(`const log = createLogger(); for (let i = 0; i < 500; i++) log.info({ i }, 'line ' + i);`);
     expect(messages(chunks)).toEqual(Array.from({ length: 500 }, (_, i) => `line ${i}`));
   }, 15_000);
+});
+
+describe('a log reader that stalls', () => {
+  it('costs a bounded buffer: lines past it are dropped and counted in tollgate_log_lines_dropped_total', async () => {
+    // A FIFO opened read-write and never read: it takes 64 KiB, then every write would block.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+    const fifo = path.join(dir, 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const destination = stdoutDestination(fd, 256 * 1024);
+    let reader: ReadStream | undefined;
+    try {
+      const logger = createLogger({ destination });
+      const before = droppedLogLines();
+      const filler = 'x'.repeat(1000);
+      // About 2 MiB in one turn of the event loop: no write can finish meanwhile.
+      for (let i = 0; i < 2000; i++) logger.info({ i, filler }, 'line');
+      const dropped = droppedLogLines() - before;
+      // At most 256 KiB (about 250 of these lines) held or being written; the rest dropped.
+      expect(dropped).toBeGreaterThan(1700);
+      expect(dropped).toBeLessThan(2000);
+      const text = (await new TollgateMetrics().scrape()).body;
+      expect(text).toContain(`tollgate_log_lines_dropped_total ${droppedLogLines()}`);
+
+      // Once the reader catches up, what was held is written, and so are new lines.
+      const received: Buffer[] = [];
+      reader = createReadStream(fifo).on('data', (chunk: Buffer) => received.push(chunk));
+      logger.info('after the stall');
+      await vi.waitFor(() => expect(Buffer.concat(received).toString()).toContain('"msg":"after the stall"'), { timeout: 10_000, interval: 50 });
+      const lines = Buffer.concat(received).toString().split('\n').filter(Boolean);
+      expect(lines.length).toBe(2000 - dropped + 1);
+      expect(lines.every((line) => JSON.parse(line) !== undefined)).toBe(true);
+    } finally {
+      // Ending waits for what is held to be written, so the FIFO must have a reader by then.
+      reader ??= createReadStream(fifo).resume();
+      const stream = destination as unknown as { end(): void; once(event: 'close', listener: () => void): void };
+      const closed = new Promise<void>((resolve) => stream.once('close', resolve));
+      stream.end();
+      await closed;
+      reader.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
