@@ -10,7 +10,8 @@
 // WeakMap of drafts makes the garbage collector trace ephemerons; under load both measured slower
 // than copying everything (/mutate 354 vs 246 µs a review with the WeakMap). The policy's
 // draft keeps its accessors for good: `settle` builds a separate result, so an edit the policy
-// makes after it has answered still lands on a copy, never on the object as received.
+// makes after it has answered still lands on a copy, never on the object as received, and
+// never on the result either, whose touched members are copied again.
 import { copyJson } from './copy.js';
 
 type JsonRecord = Record<string, unknown>;
@@ -32,6 +33,8 @@ interface DraftState {
   children?: Map<string, Draft>;
   /** The copy each member got on its first read, by member name; the accessor returns it from then on. */
   copies?: Map<string, unknown>;
+  /** Members the policy assigned through the accessor (undefined included), as opposed to redefined. */
+  assigned?: Set<string>;
 }
 
 /** What a policy left untouched: whole members, and inside touched members, theirs. */
@@ -94,7 +97,16 @@ function accessorsFor(key: string): Accessors | undefined {
         return copy;
       },
       set(value) {
-        // On a frozen or sealed draft this throws, as assigning to a frozen object does.
+        const state = stateOf(this);
+        (state.assigned ??= new Set()).add(key);
+        const own = Object.getOwnPropertyDescriptor(this, key);
+        if (own?.configurable === false && own.get !== undefined) {
+          // The draft was sealed (or the member locked) while this was still an accessor: a plain
+          // object's member would still take the value, unless the object is frozen.
+          if (Object.isFrozen(this)) throw new TypeError(`Cannot assign to read only property '${key}' of object`);
+          (state.copies ??= new Map()).set(key, value);
+          return;
+        }
         defineData(this, key, value);
       },
     };
@@ -126,11 +138,15 @@ class Draft {
     this.object = draft;
   }
 
-  /** The object the policy produced, as a new plain object, and what it left untouched. */
+  /**
+   * The object the policy produced, as a new plain object, and what it left untouched. Nothing in
+   * it is an object the policy holds: touched members are copied again, so that an edit the policy
+   * makes after it has answered (from a timer, say) changes neither the patch nor the object.
+   */
   settle(): { object: JsonRecord; untouched: Untouched } {
     const untouched: Untouched = { members: new Set(), inside: new Map() };
     const result: JsonRecord = {};
-    const { source, children, copies } = this.state;
+    const { source, children, copies, assigned } = this.state;
     for (const key of Object.keys(this.object)) {
       const descriptor = Object.getOwnPropertyDescriptor(this.object, key);
       const ours = descriptor?.get !== undefined && descriptor.get === accessors.get(key)?.get;
@@ -147,6 +163,14 @@ class Draft {
           const settled = child.settle();
           value = settled.object;
           untouched.inside.set(key, settled.untouched);
+        } else {
+          // Object.defineProperty(draft, key, { writable: false }) on an accessor leaves undefined, where
+          // on a plain object it would keep the value and lock it: refuse rather than patch a removal.
+          const lockedEmpty = !ours && descriptor?.writable === false && value === undefined;
+          if (lockedEmpty && !assigned?.has(key) && this.lazy.includes(key)) {
+            throw new TypeError(`member "${key}" of request.object was redefined without a value; give Object.defineProperty a full descriptor, or delete the member`);
+          }
+          value = copyJson(value);
         }
       }
       addData(result, key, value);
@@ -169,7 +193,7 @@ export function lazyDraft(source: JsonRecord): LazyDraft {
   // An object without the plain prototype (a YAML reader's, say) is copied whole, as before.
   if (!isPlainRecord(source)) {
     const object = copyJson(source);
-    return { object, settle: () => ({ object, untouched: { members: new Set(), inside: new Map() } }) };
+    return { object, settle: () => ({ object: copyJson(object), untouched: { members: new Set(), inside: new Map() } }) };
   }
   return new Draft(source, 0);
 }

@@ -6,6 +6,7 @@ import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../
 import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { PolicyMode } from '../config/schema.js';
+import { copyJson } from './copy.js';
 import { lazyDraft, withoutUntouched } from './draft.js';
 import type { LoadedMutatingPolicy, LoadedPolicy, LoadedValidatingPolicy } from './loader.js';
 import type { PolicyKind, PolicyLogger, Violation } from './policy.js';
@@ -179,7 +180,8 @@ export class PolicyEngine {
         if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
         // What the policy never touched is the very values of `current`: only the rest is diffed.
         const settled = edited === lazy.object ? lazy.settle() : undefined;
-        const next = settled?.object ?? edited;
+        // A replaced object is copied too: the policy may still hold it.
+        const next = settled?.object ?? copyJson(edited);
         const ops = compare(withoutUntouched(current as Record<string, unknown>, settled?.untouched), withoutUntouched(next, settled?.untouched)) as JsonPatchOperation[];
         if (ops.length > 0) {
           outcome.result = 'patched';

@@ -185,6 +185,113 @@ describe('the mutating chain on lazy drafts', () => {
     expect(outcome.object).toEqual(applied);
   });
 
+  it('keeps edits made after answering, to members the policy had touched, out of the patch and the object', async () => {
+    const request = requestFor(pod(['nginx']));
+    const received = structuredClone(request.object);
+    let edited = false;
+    const engine = new PolicyEngine([
+      mutating('edits-late', (r) => {
+        const object = r.object!;
+        labelsOf(object).b = '2';
+        const containers = (object.spec as { containers: Array<{ image: string }> }).containers;
+        setTimeout(() => {
+          containers[0]!.image = 'evil.io/x';
+          labelsOf(object).late = 'edit';
+          (object.spec as { containers: unknown[] }).containers.push({ name: 'evil', image: 'evil.io/y' });
+          edited = true;
+        }, 1);
+      }),
+      mutating('slow', async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }),
+    ]);
+    const outcome = await engine.mutate(request);
+    expect(edited).toBe(true);
+    expect(outcome.verdict.patch).toEqual([{ op: 'add', path: '/metadata/labels', value: { b: '2' } }]);
+    const applied = fastJsonPatch.applyPatch(structuredClone(received), (outcome.verdict.patch ?? []) as fastJsonPatch.Operation[]).newDocument;
+    expect(outcome.object).toEqual(applied);
+    expect(request.object).toEqual(received);
+  });
+
+  it('keeps a replaced object the policy still holds out of the result when it edits it later', async () => {
+    const request = requestFor(pod(['nginx']));
+    let edited = false;
+    const engine = new PolicyEngine([
+      mutating('replaces', (r) => {
+        const replacement = structuredClone(r.object!);
+        labelsOf(replacement).b = '2';
+        r.object = replacement;
+        setTimeout(() => {
+          labelsOf(replacement).late = 'edit';
+          edited = true;
+        }, 1);
+      }),
+      mutating('slow', async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }),
+    ]);
+    const outcome = await engine.mutate(request);
+    expect(edited).toBe(true);
+    expect(outcome.verdict.patch).toEqual([{ op: 'add', path: '/metadata/labels', value: { b: '2' } }]);
+    expect(outcome.object?.metadata?.labels).toEqual({ b: '2' });
+  });
+
+  it.each([
+    ['Object.seal(object)', (o: Record<string, unknown>) => Object.seal(o)],
+    ['defineProperty configurable: false', (o: Record<string, unknown>) => Object.defineProperty(o, 'spec', { configurable: false })],
+  ])('takes an assignment to a member read before %s, as a plain object would', async (_, lock) => {
+    const engine = new PolicyEngine([
+      mutating('m', (r) => {
+        const object = r.object as Record<string, unknown>;
+        const spec = object.spec as Record<string, unknown>;
+        lock(object);
+        object.spec = { ...spec, hostNetwork: true };
+        expect((object.spec as Record<string, unknown>).hostNetwork).toBe(true);
+      }),
+    ]);
+    const outcome = await engine.mutate(requestFor(pod(['nginx'])));
+    expect(outcome.policies[0]?.error).toBeUndefined();
+    expect(outcome.verdict.patch).toEqual([{ op: 'add', path: '/spec/hostNetwork', value: true }]);
+  });
+
+  it('refuses an assignment to a member of a frozen draft, read or not, as strict mode does', async () => {
+    const engine = new PolicyEngine([
+      mutating('m', (r) => {
+        const object = r.object as Record<string, unknown>;
+        void object.spec;
+        Object.freeze(object);
+        object.spec = {};
+      }),
+    ]);
+    const outcome = await engine.mutate(requestFor(pod(['nginx'])));
+    expect(outcome.verdict.allowed).toBe(false);
+    expect(outcome.verdict.message).toMatch(/read only property 'spec'/);
+  });
+
+  it('fails closed when a member is redefined with a partial descriptor, instead of patching its removal', async () => {
+    const engine = new PolicyEngine([
+      mutating('m', (r) => {
+        labelsOf(r.object).b = '2';
+        Object.defineProperty(r.object, 'metadata', { writable: false });
+      }),
+    ]);
+    const outcome = await engine.mutate(requestFor(pod(['nginx'])));
+    expect(outcome.verdict.allowed).toBe(false);
+    expect(outcome.verdict.message).toMatch(/member "metadata" of request.object was redefined without a value/);
+    // Assigning undefined, or deleting, is a removal, and is patched as one.
+    const removes = new PolicyEngine([
+      mutating('m', (r) => {
+        (r.object as Record<string, unknown>).spec = undefined;
+        delete (r.object as Record<string, unknown>).metadata;
+      }),
+    ]);
+    const removed = await removes.mutate(requestFor(pod(['nginx'])));
+    expect(removed.verdict.patch).toEqual([
+      { op: 'remove', path: '/spec' },
+      { op: 'remove', path: '/metadata' },
+    ]);
+  });
+
   it('keeps a second instance of a module that holds the first one’s draft away from the object as received', async () => {
     const request = requestFor(pod(['nginx']));
     const received = structuredClone(request.object);
