@@ -49,6 +49,27 @@ describe('tollgate serve (built binary)', () => {
     expect(await run.exited).toBe(0);
   });
 
+  it('on SIGTERM during start-up exits 0 at once, with the lines logged so far written', async () => {
+    const cwd = await mkdtemp(path.join(tmpdir(), 'tollgate-serve-'));
+    dirs.push(cwd);
+    // A policy whose create() takes 20 s holds the start-up where a signal can land in it.
+    await writeFile(
+      path.join(cwd, 'slow.mjs'),
+      "export default { name: 'slow', kind: 'validating', async create(_config, context) { context.logger.info('creating slowly'); await new Promise((r) => setTimeout(r, 20000)); return { validate: () => ({ allowed: true }) }; } };\n",
+    );
+    await writeFile(path.join(cwd, 'slow.yaml'), 'policies:\n  - module: ./slow.mjs\n');
+    const run = spawnTollgate(['serve', '--config', 'slow.yaml', '--port', '0', '--host', '127.0.0.1'], cwd);
+    const started = Date.now();
+    // The policy's line is held in the batch (no tick has written it yet, or it has: either way it must come out).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const lines = run.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; signal?: string });
+    expect(lines.map((l) => l.msg)).toContain('creating slowly');
+    expect(lines.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM')).toBe(true);
+  }, 30_000);
+
   it('refuses a bad config at start, naming the file and the field, with exit code 2', async () => {
     const cwd = await mkdtemp(path.join(tmpdir(), 'tollgate-serve-'));
     dirs.push(cwd);

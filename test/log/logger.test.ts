@@ -1,7 +1,7 @@
 // The process logger: the review line's timestamp (ISO 8601 like pino's isoTime, formatted once per
 // millisecond), the line's shape, and the batched stdout destination.
 import { execFileSync, spawn } from 'node:child_process';
-import { constants, createReadStream, mkdtempSync, openSync, rmSync, type ReadStream } from 'node:fs';
+import { constants, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, type ReadStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -101,7 +101,7 @@ describe('a log reader that stalls', () => {
     const fifo = path.join(dir, 'stdout');
     execFileSync('mkfifo', [fifo]);
     const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    const destination = stdoutDestination(fd, 256 * 1024);
+    const destination = stdoutDestination(fd, { maxBufferBytes: 256 * 1024 });
     let reader: ReadStream | undefined;
     try {
       const logger = createLogger({ destination });
@@ -127,12 +127,67 @@ describe('a log reader that stalls', () => {
     } finally {
       // Ending waits for what is held to be written, so the FIFO must have a reader by then.
       reader ??= createReadStream(fifo).resume();
-      const stream = destination as unknown as { end(): void; once(event: 'close', listener: () => void): void };
+      const stream = destination.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
       const closed = new Promise<void>((resolve) => stream.once('close', resolve));
       stream.end();
       await closed;
       reader.destroy();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('batched writes', () => {
+  /** A batched output to a temporary file, and what has reached the file so far. */
+  function fileOutput(flushIntervalMs: number) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+    const file = path.join(dir, 'out.log');
+    const output = stdoutDestination(openSync(file, 'w'), { flushIntervalMs });
+    let writes = 0;
+    (output.stream as unknown as { on(event: 'write', listener: () => void): void }).on('write', () => writes++);
+    const messages = () =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const close = async () => {
+      const stream = output.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
+      const closed = new Promise<void>((resolve) => stream.once('close', resolve));
+      stream.end();
+      await closed;
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return { logger: createLogger({ destination: output }), messages, writes: () => writes, close };
+  }
+
+  it('holds info lines for the next tick, but writes a warning, and what was held before it, at once', async () => {
+    const out = fileOutput(60_000);
+    try {
+      out.logger.info('held');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // No tick for a minute and far less than a batch: nothing has been written yet.
+      expect(out.messages()).toEqual([]);
+      out.logger.warn('urgent');
+      await vi.waitFor(() => expect(out.messages()).toEqual(['held', 'urgent']), { timeout: 5_000, interval: 20 });
+    } finally {
+      await out.close();
+    }
+  });
+
+  it('stops writing once the process falls quiet: no empty writes on every tick', async () => {
+    const out = fileOutput(20);
+    try {
+      out.logger.info('one');
+      await vi.waitFor(() => expect(out.messages()).toEqual(['one']), { timeout: 5_000, interval: 20 });
+      // A few ticks after the last line it stops; over 25 more ticks it writes nothing.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const before = out.writes();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(out.writes()).toBe(before);
+      out.logger.info('two');
+      await vi.waitFor(() => expect(out.messages()).toEqual(['one', 'two']), { timeout: 5_000, interval: 20 });
+    } finally {
+      await out.close();
     }
   });
 });

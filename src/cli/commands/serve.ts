@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ErrorCodes, TollgateError } from '../../errors.js';
 import { createLogger } from '../../log/logger.js';
-import { DEFAULT_DRAIN_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_MIN_VERSION, startServer, type TlsMinVersion } from '../../http/serve.js';
+import { DEFAULT_DRAIN_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_MIN_VERSION, startServer, type RunningServer, type TlsMinVersion } from '../../http/serve.js';
 import { MAX_IN_FLIGHT_REVIEWS } from '../../http/server.js';
 import type { CliIO } from '../io.js';
 import type { LevelWithSilent } from 'pino';
@@ -66,7 +66,32 @@ export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): C
     .action(async (flags: ServeFlags) => {
       if (flags.clientName.length > 0 && !flags.clientCa) throw new TollgateError(ErrorCodes.TG_ERR_USAGE, '--client-name needs --client-ca');
       const logger = createLogger({ level: flags.logLevel });
-      const server = await startServer({
+      const running: { server?: RunningServer } = {};
+      let stopping = false;
+      const exitAfterFlush = (code: number) => logger.flush(() => process.exit(code));
+      const stop = (signal: string) => {
+        // A second signal skips what is left of the drain.
+        const graceful = !stopping;
+        stopping = true;
+        const { server } = running;
+        logger.info({ signal, drainSeconds: graceful && server ? flags.drainSeconds : 0 }, 'shutting down');
+        // Before the server is up there is nothing to drain; the lines logged so far still go out.
+        if (!server) {
+          exitAfterFlush(0);
+          return;
+        }
+        (graceful ? server.shutdown() : server.close()).then(
+          () => exitAfterFlush(0),
+          (err: unknown) => {
+            logger.error({ err: String(err) }, 'shutdown failed');
+            exitAfterFlush(1);
+          },
+        );
+      };
+      // Handled from the start, so that a signal during start-up does not kill the process with lines unwritten.
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      running.server = await startServer({
         logger,
         port: flags.port,
         host: flags.host,
@@ -79,22 +104,6 @@ export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): C
         clientNames: flags.clientName,
         tlsMinVersion: flags.tlsMinVersion,
       });
-      let stopping = false;
-      const stop = (signal: string) => {
-        // A second signal skips what is left of the drain.
-        const graceful = !stopping;
-        stopping = true;
-        logger.info({ signal, drainSeconds: graceful ? flags.drainSeconds : 0 }, 'shutting down');
-        (graceful ? server.shutdown() : server.close()).then(
-          () => logger.flush(() => process.exit(0)),
-          (err: unknown) => {
-            logger.error({ err: String(err) }, 'shutdown failed');
-            logger.flush(() => process.exit(1));
-          },
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
       // A policy's stray promise or callback must not take every pod creation down with it.
       process.on('unhandledRejection', (reason) => logger.error({ err: String(reason) }, 'unhandled rejection (contained)'));
       process.on('uncaughtException', (err) => logger.error({ err: err.stack ?? String(err) }, 'uncaught exception (contained)'));
