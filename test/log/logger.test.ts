@@ -119,8 +119,8 @@ describe('a log reader that stalls', () => {
       // Once the reader catches up, what was held is written, and so are new lines.
       const received: Buffer[] = [];
       reader = createReadStream(fifo).on('data', (chunk: Buffer) => received.push(chunk));
-      // Once lines flow again (so there is room in the buffer whatever their size), a new one.
-      await vi.waitFor(() => expect(received.length).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
+      // Once the held lines flow again (past the 64 KiB the FIFO itself held), there is room for a new one.
+      await vi.waitFor(() => expect(Buffer.concat(received).length).toBeGreaterThan(128 * 1024), { timeout: 10_000, interval: 20 });
       logger.info('after the stall');
       await vi.waitFor(() => expect(Buffer.concat(received).toString()).toContain('"msg":"after the stall"'), { timeout: 10_000, interval: 50 });
       const lines = Buffer.concat(received).toString().split('\n').filter(Boolean);
