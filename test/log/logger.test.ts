@@ -118,7 +118,7 @@ describe('a log reader that stalls', () => {
 
       // Once the reader catches up, what was held is written, and so are new lines.
       const received: Buffer[] = [];
-      reader = createReadStream(fifo).on('data', (chunk: Buffer) => received.push(chunk));
+      reader = createReadStream(fifo).on('data', (chunk: string | Buffer) => received.push(Buffer.from(chunk)));
       // Once the held lines flow again (past the 64 KiB the FIFO itself held), there is room for a new one.
       await vi.waitFor(() => expect(Buffer.concat(received).length).toBeGreaterThan(128 * 1024), { timeout: 10_000, interval: 20 });
       logger.info('after the stall');
