@@ -16,6 +16,9 @@ function labelsOf(object: KubernetesObject | null | undefined): Record<string, s
 
 const members = (untouched: Untouched) => [...untouched.members].sort();
 
+/** A second policy in the chain, answering once the first one's late edit (a 1 ms timer) has run. */
+const answersAfterLateEdits = () => mutating('slow', () => new Promise<void>((resolve) => setTimeout(resolve, 20)));
+
 const source = () => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', labels: { a: '1' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } });
 
 describe('lazyDraft', () => {
@@ -185,12 +188,10 @@ describe('the mutating chain on lazy drafts', () => {
     expect(outcome.object).toEqual(applied);
   });
 
-  it('keeps edits made after answering, to members the policy had touched, out of the patch and the object', async () => {
-    const request = requestFor(pod(['nginx']));
-    const received = structuredClone(request.object);
-    let edited = false;
-    const engine = new PolicyEngine([
-      mutating('edits-late', (r) => {
+  it.each([
+    [
+      'edits members it had touched',
+      (r: { object?: KubernetesObject | null }, done: () => void) => {
         const object = r.object!;
         labelsOf(object).b = '2';
         const containers = (object.spec as { containers: Array<{ image: string }> }).containers;
@@ -198,42 +199,33 @@ describe('the mutating chain on lazy drafts', () => {
           containers[0]!.image = 'evil.io/x';
           labelsOf(object).late = 'edit';
           (object.spec as { containers: unknown[] }).containers.push({ name: 'evil', image: 'evil.io/y' });
-          edited = true;
+          done();
         }, 1);
-      }),
-      mutating('slow', async () => {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }),
-    ]);
+      },
+    ],
+    [
+      'replaced request.object and edits the replacement',
+      (r: { object?: KubernetesObject | null }, done: () => void) => {
+        const replacement = structuredClone(r.object!);
+        labelsOf(replacement).b = '2';
+        r.object = replacement;
+        setTimeout(() => {
+          labelsOf(replacement).late = 'edit';
+          done();
+        }, 1);
+      },
+    ],
+  ])('keeps edits made after answering out of the patch and the object: a policy that %s', async (_, editsLate) => {
+    const request = requestFor(pod(['nginx']));
+    const received = structuredClone(request.object);
+    let edited = false;
+    const engine = new PolicyEngine([mutating('edits-late', (r) => editsLate(r, () => (edited = true))), answersAfterLateEdits()]);
     const outcome = await engine.mutate(request);
     expect(edited).toBe(true);
     expect(outcome.verdict.patch).toEqual([{ op: 'add', path: '/metadata/labels', value: { b: '2' } }]);
     const applied = fastJsonPatch.applyPatch(structuredClone(received), (outcome.verdict.patch ?? []) as fastJsonPatch.Operation[]).newDocument;
     expect(outcome.object).toEqual(applied);
     expect(request.object).toEqual(received);
-  });
-
-  it('keeps a replaced object the policy still holds out of the result when it edits it later', async () => {
-    const request = requestFor(pod(['nginx']));
-    let edited = false;
-    const engine = new PolicyEngine([
-      mutating('replaces', (r) => {
-        const replacement = structuredClone(r.object!);
-        labelsOf(replacement).b = '2';
-        r.object = replacement;
-        setTimeout(() => {
-          labelsOf(replacement).late = 'edit';
-          edited = true;
-        }, 1);
-      }),
-      mutating('slow', async () => {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }),
-    ]);
-    const outcome = await engine.mutate(request);
-    expect(edited).toBe(true);
-    expect(outcome.verdict.patch).toEqual([{ op: 'add', path: '/metadata/labels', value: { b: '2' } }]);
-    expect(outcome.object?.metadata?.labels).toEqual({ b: '2' });
   });
 
   it.each([
