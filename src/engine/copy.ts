@@ -1,6 +1,7 @@
 // The deep copy a mutating policy edits. The object under review is JSON data as parsed, so a
 // plain walk copies it several times faster than structuredClone (which serialises and
 // deserialises), and iteratively, so no nesting depth overflows the stack.
+import { ErrorCodes, TollgateError } from '../errors.js';
 
 function isPlain(value: object): boolean {
   const prototype = Object.getPrototypeOf(value) as unknown;
@@ -12,19 +13,34 @@ function emptyLike(value: object): Record<string, unknown> | unknown[] {
   return Object.getPrototypeOf(value) === null ? (Object.create(null) as Record<string, unknown>) : {};
 }
 
-/**
- * A deep copy of JSON-shaped data: plain objects, arrays and primitives. Anything else found
- * inside (a Date or Map from a YAML reader, say) is copied with structuredClone.
- */
-export function copyJson<T>(value: T): T {
+/** Objects a policy's output may hold before copying it is refused: far above any real object (a 3 MiB pod holds about 100,000). */
+export const MAX_OUTPUT_OBJECTS = 1_000_000;
+
+/** Marks, on the copy stack, where a checked walk leaves an object's subtree. */
+const LEAVE = Symbol('leave');
+
+function walk<T>(value: T, checked: boolean): T {
   if (typeof value !== 'object' || value === null) return value;
   if (!isPlain(value)) return structuredClone(value);
   const root = emptyLike(value);
-  // Pairs of (source, its fresh copy) still to fill.
-  const pending: Array<object> = [value, root];
+  // Pairs of (source, its fresh copy) still to fill; in a checked walk, also LEAVE markers.
+  const pending: Array<object | typeof LEAVE> = [value, root];
+  // Checked: the objects on the path from the root, to find a cycle (an object shared by two
+  // members is copied twice, as JSON would), and a count that bounds what a shared one can cost.
+  const path = checked ? new Set<object>() : undefined;
+  let objects = 0;
   while (pending.length > 0) {
-    const target = pending.pop() as Record<string, unknown>;
+    const target = pending.pop() as Record<string, unknown> | typeof LEAVE;
+    if (target === LEAVE) {
+      path!.delete(pending.pop() as object);
+      continue;
+    }
     const source = pending.pop() as Record<string, unknown>;
+    if (path) {
+      if (++objects > MAX_OUTPUT_OBJECTS) throw new TollgateError(ErrorCodes.TG_ERR_OBJECT_TOO_DEEP, `the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
+      path.add(source);
+      pending.push(source, LEAVE);
+    }
     const keys = Object.keys(source);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
@@ -32,6 +48,7 @@ export function copyJson<T>(value: T): T {
       let copy = child;
       if (typeof child === 'object' && child !== null) {
         if (isPlain(child)) {
+          if (path?.has(child)) throw new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, `returned request.object with a cycle (member "${key}" contains itself)`);
           copy = emptyLike(child);
           pending.push(child, copy as object);
         } else {
@@ -44,4 +61,21 @@ export function copyJson<T>(value: T): T {
     }
   }
   return root as T;
+}
+
+/**
+ * A deep copy of JSON-shaped data: plain objects, arrays and primitives. Anything else found
+ * inside (a Date or Map from a YAML reader, say) is copied with structuredClone. For data as
+ * parsed, which can hold no cycle.
+ */
+export function copyJson<T>(value: T): T {
+  return walk(value, false);
+}
+
+/**
+ * copyJson for what a policy produced, which may refer to itself: a cycle is refused (it would
+ * never end) and so is more than MAX_OUTPUT_OBJECTS objects (members shared many times over).
+ */
+export function copyPolicyOutput<T>(value: T): T {
+  return walk(value, true);
 }

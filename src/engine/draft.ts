@@ -12,7 +12,7 @@
 // draft keeps its accessors for good: `settle` builds a separate result, so an edit the policy
 // makes after it has answered still lands on a copy, never on the object as received, and
 // never on the result either, whose touched members are copied again.
-import { copyJson } from './copy.js';
+import { copyJson, copyPolicyOutput } from './copy.js';
 
 type JsonRecord = Record<string, unknown>;
 
@@ -124,7 +124,8 @@ class Draft {
   constructor(source: JsonRecord, level: number) {
     const draft: JsonRecord = {};
     this.state = { source, level };
-    Object.defineProperty(draft, STATE, { value: this.state, enumerable: false, writable: false, configurable: false });
+    // Writable, though never written: a non-writable member would make a sealed draft of object members count as frozen.
+    Object.defineProperty(draft, STATE, { value: this.state, enumerable: false, writable: true, configurable: false });
     for (const key of Object.keys(source)) {
       const value = source[key];
       const pair = typeof value === 'object' && value !== null ? accessorsFor(key) : undefined;
@@ -170,7 +171,7 @@ class Draft {
           if (lockedEmpty && !assigned?.has(key) && this.lazy.includes(key)) {
             throw new TypeError(`member "${key}" of request.object was redefined without a value; give Object.defineProperty a full descriptor, or delete the member`);
           }
-          value = copyJson(value);
+          value = copyPolicyOutput(value);
         }
       }
       addData(result, key, value);
@@ -193,7 +194,7 @@ export function lazyDraft(source: JsonRecord): LazyDraft {
   // An object without the plain prototype (a YAML reader's, say) is copied whole, as before.
   if (!isPlainRecord(source)) {
     const object = copyJson(source);
-    return { object, settle: () => ({ object: copyJson(object), untouched: { members: new Set(), inside: new Map() } }) };
+    return { object, settle: () => ({ object: copyPolicyOutput(object), untouched: { members: new Set(), inside: new Map() } }) };
   }
   return new Draft(source, 0);
 }

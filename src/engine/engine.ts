@@ -6,7 +6,7 @@ import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../
 import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { PolicyMode } from '../config/schema.js';
-import { copyJson } from './copy.js';
+import { copyPolicyOutput } from './copy.js';
 import { lazyDraft, withoutUntouched } from './draft.js';
 import type { LoadedMutatingPolicy, LoadedPolicy, LoadedValidatingPolicy } from './loader.js';
 import type { PolicyKind, PolicyLogger, Violation } from './policy.js';
@@ -181,7 +181,7 @@ export class PolicyEngine {
         // What the policy never touched is the very values of `current`: only the rest is diffed.
         const settled = edited === lazy.object ? lazy.settle() : undefined;
         // A replaced object is copied too: the policy may still hold it.
-        const next = settled?.object ?? copyJson(edited);
+        const next = settled?.object ?? copyPolicyOutput(edited);
         const ops = compare(withoutUntouched(current as Record<string, unknown>, settled?.untouched), withoutUntouched(next, settled?.untouched)) as JsonPatchOperation[];
         if (ops.length > 0) {
           outcome.result = 'patched';

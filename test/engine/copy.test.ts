@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { copyJson } from '../../src/engine/copy.js';
+import { MAX_OUTPUT_OBJECTS, copyJson, copyPolicyOutput } from '../../src/engine/copy.js';
 
 /** Every object and array reachable from `value`. */
 function containers(value: unknown, found = new Set<object>()): Set<object> {
@@ -78,5 +78,39 @@ describe('copyJson', () => {
 
   it('returns primitives as they are', () => {
     for (const value of [null, 0, -1.5, '', 'x', true, false]) expect(copyJson(value)).toBe(value);
+  });
+});
+
+describe('copyPolicyOutput', () => {
+  it('refuses an object that contains itself, at any depth, instead of copying for ever', () => {
+    const selfish: Record<string, unknown> = { a: 1 };
+    selfish.self = selfish;
+    expect(() => copyPolicyOutput(selfish)).toThrow(/cycle \(member "self" contains itself\)/);
+    const deep: Record<string, unknown> = { spec: { containers: [{ name: 'c' }] } };
+    ((deep.spec as { containers: Array<Record<string, unknown>> }).containers[0]!).back = deep.spec;
+    expect(() => copyPolicyOutput(deep)).toThrow(/cycle \(member "back" contains itself\)/);
+  });
+
+  it('copies a member shared by two others twice, as JSON would, into copies that share nothing', () => {
+    const env = [{ name: 'A', value: '1' }];
+    const source = { x: { env }, y: { env } };
+    const copy = copyPolicyOutput(source);
+    expect(copy).toEqual(JSON.parse(JSON.stringify(source)));
+    expect(copy.x.env).not.toBe(env);
+    expect(copy.x.env).not.toBe(copy.y.env);
+  });
+
+  it('refuses, in bounded time, members shared so many times over that the copy would hold millions of objects', () => {
+    let node: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 30; i++) node = { a: node, b: node };
+    const error = (() => {
+      try {
+        copyPolicyOutput(node);
+      } catch (err) {
+        return err as Error;
+      }
+      return undefined;
+    })();
+    expect(error?.message).toBe(`the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
   });
 });

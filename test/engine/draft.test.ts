@@ -246,6 +246,43 @@ describe('the mutating chain on lazy drafts', () => {
     expect(outcome.verdict.patch).toEqual([{ op: 'add', path: '/spec/hostNetwork', value: true }]);
   });
 
+  it.each([
+    ['a member inside metadata', (r: { object?: KubernetesObject | null }) => (labelsOf(r.object) as Record<string, unknown>).self = labelsOf(r.object)],
+    ['metadata', (r: { object?: KubernetesObject | null }) => ((r.object!.metadata as Record<string, unknown>).owner = r.object!.metadata)],
+    ['the object itself', (r: { object?: KubernetesObject | null }) => ((r.object as Record<string, unknown>).me = r.object)],
+    [
+      'a replacement object',
+      (r: { object?: KubernetesObject | null }) => {
+        const replacement: Record<string, unknown> = { ...r.object };
+        replacement.me = replacement;
+        r.object = replacement as KubernetesObject;
+      },
+    ],
+  ])('fails a policy that leaves a cycle in %s, at once, instead of copying it for ever', async (_, loop) => {
+    const request = requestFor(pod(['nginx']));
+    const received = structuredClone(request.object);
+    const outcome = await new PolicyEngine([mutating('m', loop)]).mutate(request);
+    expect(outcome.verdict.allowed).toBe(false);
+    expect(outcome.policies[0]?.error?.code).toBe('TG_ERR_POLICY_BAD_RESULT');
+    expect(outcome.verdict.message).toMatch(/with a cycle/);
+    expect(request.object).toEqual(received);
+  });
+
+  it('takes an assignment on a sealed member whose own members are all objects, as a plain object would', async () => {
+    const object = pod(['nginx']);
+    (object.spec as Record<string, unknown>) = { config: { a: 1 }, extra: { b: 2 } };
+    const engine = new PolicyEngine([
+      mutating('m', (r) => {
+        const spec = r.object!.spec as Record<string, unknown>;
+        Object.seal(spec);
+        spec.config = { a: 2 };
+      }),
+    ]);
+    const outcome = await engine.mutate(requestFor(object));
+    expect(outcome.policies[0]?.error).toBeUndefined();
+    expect(outcome.verdict.patch).toEqual([{ op: 'replace', path: '/spec/config/a', value: 2 }]);
+  });
+
   it('refuses an assignment to a member of a frozen draft, read or not, as strict mode does', async () => {
     const engine = new PolicyEngine([
       mutating('m', (r) => {
