@@ -32,6 +32,8 @@ export function droppedLogLines(): number {
 const FLUSH_TICKS_AFTER_LAST_LINE = 3;
 /** pino's level number for warn: lines at this level and above are written at once. */
 const WARN_LEVEL = 40;
+/** Warnings in a burst are written together: at most one immediate write per this many ms. */
+const URGENT_FLUSH_MIN_INTERVAL_MS = 10;
 
 export interface BatchedOutput {
   stream: pino.DestinationStream;
@@ -66,11 +68,23 @@ export function stdoutDestination(dest = 1, options: BatchedOutputOptions = {}):
     flush();
   }, options.flushIntervalMs ?? LOG_FLUSH_INTERVAL_MS).unref();
   stream.on('close', () => clearInterval(timer));
+  // A write that took longer than the ticks (a stalled reader) may leave less than a batch behind it:
+  // every write that lands re-arms a tick, which writes that rest or finds nothing and falls quiet.
+  stream.on('write', (bytes: number) => {
+    if (bytes > 0 && ticksLeft === 0) ticksLeft = 1;
+  });
+  let lastUrgentFlush = 0;
   return {
     stream,
     lineWritten(level) {
       ticksLeft = FLUSH_TICKS_AFTER_LAST_LINE;
-      if (level >= WARN_LEVEL) flush();
+      if (level < WARN_LEVEL) return;
+      // At once, but not a write per line when something warns on every review.
+      const now = Date.now();
+      if (now - lastUrgentFlush >= URGENT_FLUSH_MIN_INTERVAL_MS) {
+        lastUrgentFlush = now;
+        flush();
+      }
     },
   };
 }
