@@ -37,7 +37,7 @@ function walk<T>(value: T, checked: boolean): T {
     }
     const source = pending.pop() as Record<string, unknown>;
     if (path) {
-      if (++objects > MAX_OUTPUT_OBJECTS) throw new TollgateError(ErrorCodes.TG_ERR_OBJECT_TOO_DEEP, `the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
+      if (++objects > MAX_OUTPUT_OBJECTS) throw new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, `the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
       path.add(source);
       pending.push(source, LEAVE);
     }

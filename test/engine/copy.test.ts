@@ -112,5 +112,7 @@ describe('copyPolicyOutput', () => {
       return undefined;
     })();
     expect(error?.message).toBe(`the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
+    // A bad answer from the policy, like a cycle; not a review nested too deeply.
+    expect((error as { code?: string } | undefined)?.code).toBe('TG_ERR_POLICY_BAD_RESULT');
   });
 });
