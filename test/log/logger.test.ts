@@ -176,6 +176,23 @@ describe('batched writes', () => {
     }
   });
 
+  it('writes warnings that come on every review together, not one write each', async () => {
+    const out = fileOutput(50);
+    try {
+      const started = performance.now();
+      for (let i = 0; i < 100; i++) {
+        out.logger.warn({ i }, 'policy failed');
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      const elapsedMs = performance.now() - started;
+      await vi.waitFor(() => expect(out.messages()).toHaveLength(100), { timeout: 5_000, interval: 20 });
+      // At most one immediate write per 10 ms, plus the ticks': far fewer than one per warning.
+      expect(out.writes()).toBeLessThanOrEqual(elapsedMs / 10 + elapsedMs / 50 + 5);
+    } finally {
+      await out.close();
+    }
+  });
+
   it('stops writing once the process falls quiet: no empty writes on every tick', async () => {
     const out = fileOutput(20);
     try {
