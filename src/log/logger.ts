@@ -9,7 +9,7 @@ export type { Logger };
  * thread wake-ups: about 60 µs of CPU per review at 1,000 reviews/s, more than the review itself.
  */
 export const LOG_BATCH_BYTES = 4096;
-/** Held lines are written at least this often, so a quiet server's lines still show promptly (pino writes the rest at exit). Warnings and errors are written at once. */
+/** A held line is written within this long (a tick), so a quiet server's lines still show promptly; warnings and errors at once; pino writes the rest at exit. */
 export const LOG_FLUSH_INTERVAL_MS = 100;
 
 /**
