@@ -79,3 +79,33 @@ export function copyJson<T>(value: T): T {
 export function copyPolicyOutput<T>(value: T): T {
   return walk(value, true);
 }
+
+/**
+ * Whether `value`, what a policy left, is the same JSON as `source`, data as parsed: equal
+ * primitives, and plain objects and arrays with the same members. Anything else counts as
+ * different. The walk follows `source`, which is finite and acyclic, so it ends even when `value`
+ * holds a cycle, and costs no more than one pass over `source`.
+ */
+export function sameJson(value: unknown, source: unknown): boolean {
+  const pending: unknown[] = [value, source];
+  while (pending.length > 0) {
+    const expected = pending.pop();
+    const actual = pending.pop();
+    if (actual === expected) continue;
+    if (typeof actual !== 'object' || actual === null || typeof expected !== 'object' || expected === null) return false;
+    if (Array.isArray(expected)) {
+      if (!Array.isArray(actual) || Object.getPrototypeOf(actual) !== Array.prototype || actual.length !== expected.length) return false;
+      for (let i = 0; i < expected.length; i++) pending.push(actual[i], expected[i]);
+      continue;
+    }
+    if (Object.getPrototypeOf(actual) !== Object.prototype || Object.getPrototypeOf(expected) !== Object.prototype) return false;
+    const keys = Object.keys(expected);
+    if (Object.keys(actual).length !== keys.length) return false;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      if (!Object.hasOwn(actual, key)) return false;
+      pending.push((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key]);
+    }
+  }
+  return true;
+}

@@ -3,7 +3,8 @@
 // copying and diffing the whole object for every review was most of what /mutate costs over
 // /validate (bench/). Each member of the object, and each member of its top-level objects
 // (`metadata.*`, `spec.*`), is copied on first touch (read, write or delete); what was never
-// touched is known unchanged, so only the rest is diffed.
+// touched is known unchanged, and what was touched but is still equal to the source is found
+// unchanged at settle, so only the rest is diffed and copied for the result.
 //
 // The accessors are shared, one pair per member name, and find their draft's state under a
 // non-enumerable symbol: accessors made per draft give every draft its own hidden classes, and a
@@ -11,8 +12,8 @@
 // than copying everything (/mutate 354 vs 246 µs a review with the WeakMap). The policy's
 // draft keeps its accessors for good: `settle` builds a separate result, so an edit the policy
 // makes after it has answered still lands on a copy, never on the object as received, and
-// never on the result either, whose touched members are copied again.
-import { copyJson, copyPolicyOutput } from './copy.js';
+// never on the result either, whose changed members are copied again.
+import { copyJson, copyPolicyOutput, sameJson } from './copy.js';
 
 type JsonRecord = Record<string, unknown>;
 
@@ -37,10 +38,10 @@ interface DraftState {
   assigned?: Set<string>;
 }
 
-/** What a policy left untouched: whole members, and inside touched members, theirs. */
-export interface Untouched {
+/** What a policy left unchanged (never touched, or equal to the source): whole members, and inside read members, theirs. */
+export interface Unchanged {
   members: Set<string>;
-  inside: Map<string, Untouched>;
+  inside: Map<string, Unchanged>;
 }
 
 interface Accessors {
@@ -140,12 +141,13 @@ class Draft {
   }
 
   /**
-   * The object the policy produced, as a new plain object, and what it left untouched. Nothing in
-   * it is an object the policy holds: touched members are copied again, so that an edit the policy
-   * makes after it has answered (from a timer, say) changes neither the patch nor the object.
+   * The object the policy produced, as a new plain object, and what it left unchanged. Nothing in
+   * it is an object the policy holds: a member equal to the source's is the source's value, and
+   * any other touched member is copied again, so that an edit the policy makes after it has
+   * answered (from a timer, say) changes neither the patch nor the object.
    */
-  settle(): { object: JsonRecord; untouched: Untouched } {
-    const untouched: Untouched = { members: new Set(), inside: new Map() };
+  settle(): { object: JsonRecord; unchanged: Unchanged } {
+    const unchanged: Unchanged = { members: new Set(), inside: new Map() };
     const result: JsonRecord = {};
     const { source, children, copies, assigned } = this.state;
     for (const key of Object.keys(this.object)) {
@@ -156,14 +158,14 @@ class Draft {
       if (ours && !copies?.has(key)) {
         // Never read, written or deleted: the source's own value, which nothing edits.
         value = source[key];
-        untouched.members.add(key);
+        unchanged.members.add(key);
       } else {
         value = ours ? copies?.get(key) : descriptor && 'value' in descriptor ? descriptor.value : this.object[key];
         if (child && value === child.object) {
           // Read as a lazy draft and still in place: what inside it was not touched is unchanged too.
           const settled = child.settle();
           value = settled.object;
-          untouched.inside.set(key, settled.untouched);
+          unchanged.inside.set(key, settled.unchanged);
         } else {
           // Object.defineProperty(draft, key, { writable: false }) on an accessor leaves undefined, where
           // on a plain object it would keep the value and lock it: refuse rather than patch a removal.
@@ -171,12 +173,19 @@ class Draft {
           if (lockedEmpty && !assigned?.has(key) && this.lazy.includes(key)) {
             throw new TypeError(`member "${key}" of request.object was redefined without a value; give Object.defineProperty a full descriptor, or delete the member`);
           }
-          value = copyPolicyOutput(value);
+          // A member the policy only read (the containers, for a policy that adds an annotation) is
+          // the source's value again, and is not diffed; only what differs is copied for the result.
+          if (Object.hasOwn(source, key) && sameJson(value, source[key])) {
+            value = source[key];
+            unchanged.members.add(key);
+          } else {
+            value = copyPolicyOutput(value);
+          }
         }
       }
       addData(result, key, value);
     }
-    return { object: result, untouched };
+    return { object: result, unchanged };
   }
 }
 
@@ -184,30 +193,30 @@ export interface LazyDraft {
   /** Give this to the policy as `request.object`. */
   readonly object: JsonRecord;
   /**
-   * After the policy: the object it produced, as a new object whose untouched members are the
+   * After the policy: the object it produced, as a new object whose unchanged members are the
    * source's own values, and which members those were. Call once, when the policy has answered.
    */
-  settle(): { object: JsonRecord; untouched: Untouched };
+  settle(): { object: JsonRecord; unchanged: Unchanged };
 }
 
 export function lazyDraft(source: JsonRecord): LazyDraft {
   // An object without the plain prototype (a YAML reader's, say) is copied whole, as before.
   if (!isPlainRecord(source)) {
     const object = copyJson(source);
-    return { object, settle: () => ({ object: copyPolicyOutput(object), untouched: { members: new Set(), inside: new Map() } }) };
+    return { object, settle: () => ({ object: copyPolicyOutput(object), unchanged: { members: new Set(), inside: new Map() } }) };
   }
   return new Draft(source, 0);
 }
 
-/** The object without what `untouched` names, for diffing only what may have changed. */
-export function withoutUntouched(object: JsonRecord, untouched: Untouched | undefined): JsonRecord {
-  if (!untouched || (untouched.members.size === 0 && untouched.inside.size === 0)) return object;
+/** The object without what `unchanged` names, for diffing only what may have changed. */
+export function withoutUnchanged(object: JsonRecord, unchanged: Unchanged | undefined): JsonRecord {
+  if (!unchanged || (unchanged.members.size === 0 && unchanged.inside.size === 0)) return object;
   const rest: JsonRecord = {};
   for (const key of Object.keys(object)) {
-    if (untouched.members.has(key)) continue;
-    const inside = untouched.inside.get(key);
+    if (unchanged.members.has(key)) continue;
+    const inside = unchanged.inside.get(key);
     const value = object[key];
-    addData(rest, key, inside && isPlainRecord(value) ? withoutUntouched(value, inside) : value);
+    addData(rest, key, inside && isPlainRecord(value) ? withoutUnchanged(value, inside) : value);
   }
   return rest;
 }

@@ -7,7 +7,7 @@ import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { PolicyMode } from '../config/schema.js';
 import { copyPolicyOutput } from './copy.js';
-import { lazyDraft, withoutUntouched } from './draft.js';
+import { lazyDraft, withoutUnchanged } from './draft.js';
 import type { LoadedMutatingPolicy, LoadedPolicy, LoadedValidatingPolicy } from './loader.js';
 import type { PolicyKind, PolicyLogger, Violation } from './policy.js';
 
@@ -182,7 +182,7 @@ export class PolicyEngine {
         const settled = edited === lazy.object ? lazy.settle() : undefined;
         // A replaced object is copied too: the policy may still hold it.
         const next = settled?.object ?? copyPolicyOutput(edited);
-        const ops = compare(withoutUntouched(current as Record<string, unknown>, settled?.untouched), withoutUntouched(next, settled?.untouched)) as JsonPatchOperation[];
+        const ops = compare(withoutUnchanged(current as Record<string, unknown>, settled?.unchanged), withoutUnchanged(next, settled?.unchanged)) as JsonPatchOperation[];
         if (ops.length > 0) {
           outcome.result = 'patched';
           if (policy.mode === 'enforce') {

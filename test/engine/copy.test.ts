@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_OUTPUT_OBJECTS, copyJson, copyPolicyOutput } from '../../src/engine/copy.js';
+import { MAX_OUTPUT_OBJECTS, copyJson, copyPolicyOutput, sameJson } from '../../src/engine/copy.js';
 
 /** Every object and array reachable from `value`. */
 function containers(value: unknown, found = new Set<object>()): Set<object> {
@@ -114,5 +114,57 @@ describe('copyPolicyOutput', () => {
     expect(error?.message).toBe(`the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
     // A bad answer from the policy, like a cycle; not a review nested too deeply.
     expect((error as { code?: string } | undefined)?.code).toBe('TG_ERR_POLICY_BAD_RESULT');
+  });
+});
+
+describe('sameJson', () => {
+  const source = () => ({ name: 'c', image: 'nginx:1.27', ports: [{ containerPort: 80 }], env: [], limits: { cpu: '1' }, flag: false, n: 0, none: null });
+
+  it('is true for an equal copy, whatever the order of its members', () => {
+    expect(sameJson(copyJson(source()), source())).toBe(true);
+    const reordered = Object.fromEntries(Object.entries(source()).reverse());
+    expect(sameJson(reordered, source())).toBe(true);
+    expect(sameJson('x', 'x')).toBe(true);
+  });
+
+  it('is false for any difference a patch would carry, at any depth', () => {
+    const changes: Array<(c: ReturnType<typeof source>) => void> = [
+      (c) => (c.image = 'nginx:1.28'),
+      (c) => (c.ports[0]!.containerPort = 81),
+      (c) => c.ports.push({ containerPort: 443 }),
+      (c) => c.ports.pop(),
+      (c) => delete (c as Partial<typeof c>).name,
+      (c) => Object.assign(c, { added: 'x' }),
+      (c) => (c.limits = { cpu: '1', memory: '1Gi' } as typeof c.limits),
+      (c) => (c.flag = 0 as unknown as boolean),
+      (c) => (c.none = undefined as unknown as null),
+      (c) => (c.n = '0' as unknown as number),
+    ];
+    for (const change of changes) {
+      const edited = copyJson(source());
+      change(edited);
+      expect(sameJson(edited, source())).toBe(false);
+    }
+  });
+
+  it('is false for what JSON would not keep as it is: undefined members, holes, NaN, a Date, an array for an object', () => {
+    expect(sameJson({ a: undefined }, {})).toBe(false);
+    expect(sameJson({ a: undefined, b: 1 }, { c: undefined, b: 1 })).toBe(false);
+    expect(sameJson(new Array(1), [null])).toBe(false);
+    expect(sameJson(Number.NaN, Number.NaN)).toBe(false);
+    expect(sameJson(new Date(0), '1970-01-01T00:00:00.000Z')).toBe(false);
+    expect(sameJson({ length: 0 }, [])).toBe(false);
+    expect(sameJson([], {})).toBe(false);
+    expect(sameJson(Object.create(null), {})).toBe(false);
+  });
+
+  it('ends, with false, on a value that contains itself, walking no more than the source', () => {
+    const selfish: Record<string, unknown> = { a: 1 };
+    selfish.self = selfish;
+    let deep: Record<string, unknown> = { a: 1, self: null };
+    for (let i = 0; i < 100_000; i++) deep = { a: 1, self: deep };
+    expect(sameJson(selfish, deep)).toBe(false);
+    // Equal to the depth of the source, then different: found without overflowing the stack.
+    expect(sameJson(copyJson(deep), deep)).toBe(true);
   });
 });

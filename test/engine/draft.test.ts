@@ -3,7 +3,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { PolicyEngine } from '../../src/engine/engine.js';
-import { lazyDraft, withoutUntouched, type Untouched } from '../../src/engine/draft.js';
+import { lazyDraft, withoutUnchanged, type Unchanged } from '../../src/engine/draft.js';
 import { mutating } from '../helpers/policies.js';
 import { pod, requestFor } from '../helpers/reviews.js';
 import type { KubernetesObject } from '../../src/admission/types.js';
@@ -14,7 +14,7 @@ function labelsOf(object: KubernetesObject | null | undefined): Record<string, s
   return object!.metadata.labels;
 }
 
-const members = (untouched: Untouched) => [...untouched.members].sort();
+const members = (unchanged: Unchanged) => [...unchanged.members].sort();
 
 /** A second policy in the chain, answering once the first one's late edit (a 1 ms timer) has run. */
 const answersAfterLateEdits = () => mutating('slow', () => new Promise<void>((resolve) => setTimeout(resolve, 20)));
@@ -27,33 +27,61 @@ describe('lazyDraft', () => {
     const draft = lazyDraft(original);
     (draft.object.metadata as { labels: Record<string, string> }).labels.a = '2';
     expect(original.metadata.labels.a).toBe('1');
-    const { object, untouched } = draft.settle();
-    expect(members(untouched)).toEqual(['spec']);
-    // metadata was read, but inside it only labels was touched.
-    expect(untouched.inside.get('metadata')?.members).toEqual(new Set());
-    // The untouched member is the source's own value, not a copy.
+    const { object, unchanged } = draft.settle();
+    expect(members(unchanged)).toEqual(['apiVersion', 'kind', 'spec']);
+    // metadata was read, but inside it only labels changed.
+    expect(unchanged.inside.get('metadata')?.members).toEqual(new Set(['name']));
+    // The unchanged member is the source's own value, not a copy.
     expect(object.spec).toBe(original.spec);
     expect(object.metadata).not.toBe(original.metadata);
     expect(object).toEqual({ ...source(), metadata: { name: 'p', labels: { a: '2' } } });
   });
 
-  it('counts a write, a delete and a read as touches, and reads as JSON like the source', () => {
+  it('counts a write and a delete as changes, and reads as JSON like the source', () => {
     const original = source();
     const written = lazyDraft(original);
     written.object.spec = { replaced: true };
-    expect(members(written.settle().untouched)).toEqual(['metadata']);
+    expect(members(written.settle().unchanged)).toEqual(['apiVersion', 'kind', 'metadata']);
 
     const deleted = lazyDraft(original);
     delete deleted.object.spec;
-    expect(members(deleted.settle().untouched)).toEqual(['metadata']);
+    expect(members(deleted.settle().unchanged)).toEqual(['apiVersion', 'kind', 'metadata']);
     expect('spec' in deleted.object).toBe(false);
 
     const serialised = lazyDraft(original);
     expect(JSON.parse(JSON.stringify(serialised.object))).toEqual(original);
     expect(structuredClone(serialised.object)).toEqual(original);
     expect({ ...serialised.object }).toEqual(original);
-    expect(members(serialised.settle().untouched)).toEqual([]);
+    // Everything was read and nothing changed: metadata and spec were drafts, found unchanged inside.
+    const read = serialised.settle();
+    expect(members(read.unchanged)).toEqual(['apiVersion', 'kind']);
+    expect([...(read.unchanged.inside.get('metadata')?.members ?? [])].sort()).toEqual(['labels', 'name']);
+    expect([...(read.unchanged.inside.get('spec')?.members ?? [])]).toEqual(['containers']);
     expect(original).toEqual(source());
+  });
+
+  it('gives a member that was read but not changed the source value, not a second copy, so edits after settle miss it', () => {
+    const original = source();
+    const draft = lazyDraft(original);
+    const spec = draft.object.spec as { containers: Array<{ name: string; image: string }> };
+    const containers = spec.containers;
+    expect(containers[0]?.image).toBe('nginx');
+    // Changed and changed back: equal again, so unchanged.
+    containers[0]!.image = 'evil';
+    containers[0]!.image = 'nginx';
+    (draft.object.metadata as { labels: Record<string, string> }).labels.b = '2';
+    const { object, unchanged } = draft.settle();
+    expect((object.spec as { containers: unknown }).containers).toBe(original.spec.containers);
+    expect(unchanged.inside.get('spec')?.members).toEqual(new Set(['containers']));
+    // A late edit lands on the policy's copy, never on the result or the source.
+    containers[0]!.image = 'late';
+    containers.push({ name: 'x', image: 'x' });
+    expect(object.spec).toEqual(source().spec);
+    expect(original).toEqual(source());
+    // The changed member is a copy that the policy does not hold.
+    expect((object.metadata as { labels: unknown }).labels).toEqual({ a: '1', b: '2' });
+    (draft.object.metadata as { labels: Record<string, string> }).labels.c = 'late';
+    expect((object.metadata as { labels: unknown }).labels).toEqual({ a: '1', b: '2' });
   });
 
   it('keeps two drafts of different objects apart though they share accessors', () => {
@@ -70,19 +98,19 @@ describe('lazyDraft', () => {
     const draft = lazyDraft(original);
     const metadata = draft.object.metadata as { annotations?: Record<string, string>; managedFields: unknown[]; labels: Record<string, string> };
     metadata.annotations = { added: 'yes' };
-    const { object, untouched } = draft.settle();
-    expect(members(untouched)).toEqual(['spec']);
-    expect([...(untouched.inside.get('metadata')?.members ?? [])].sort()).toEqual(['labels', 'managedFields']);
+    const { object, unchanged } = draft.settle();
+    expect(members(unchanged)).toEqual(['spec']);
+    expect([...(unchanged.inside.get('metadata')?.members ?? [])].sort()).toEqual(['labels', 'managedFields', 'name']);
     expect((object.metadata as { managedFields: unknown }).managedFields).toBe(original.metadata.managedFields);
     expect(original.metadata).toEqual({ name: 'p', labels: { a: '1' }, managedFields: [{ manager: 'kubectl' }] });
   });
 
-  it('leaves out what was untouched for the diff, at both levels, and nothing when nothing was', () => {
+  it('leaves out what was unchanged for the diff, at both levels, and nothing when nothing was', () => {
     const object = { apiVersion: 'v1', metadata: { name: 'p', managedFields: [1], labels: { a: '1' } }, spec: { x: 1 } };
-    const untouched: Untouched = { members: new Set(['spec']), inside: new Map([['metadata', { members: new Set(['managedFields']), inside: new Map() }]]) };
-    expect(withoutUntouched(object, untouched)).toEqual({ apiVersion: 'v1', metadata: { name: 'p', labels: { a: '1' } } });
-    expect(withoutUntouched(object, { members: new Set(), inside: new Map() })).toBe(object);
-    expect(withoutUntouched(object, undefined)).toBe(object);
+    const unchanged: Unchanged = { members: new Set(['spec']), inside: new Map([['metadata', { members: new Set(['managedFields']), inside: new Map() }]]) };
+    expect(withoutUnchanged(object, unchanged)).toEqual({ apiVersion: 'v1', metadata: { name: 'p', labels: { a: '1' } } });
+    expect(withoutUnchanged(object, { members: new Set(), inside: new Map() })).toBe(object);
+    expect(withoutUnchanged(object, undefined)).toBe(object);
   });
 });
 
@@ -337,7 +365,7 @@ describe('the mutating chain on lazy drafts', () => {
     ['Object.freeze(object)', (o: Record<string, unknown>) => Object.freeze(o)],
     ['Object.seal(object)', (o: Record<string, unknown>) => Object.seal(o)],
     ['Object.freeze(metadata)', (o: Record<string, unknown>) => Object.freeze(o.metadata)],
-    ['defineProperty configurable: false on an untouched member', (o: Record<string, unknown>) => Object.defineProperty(o, 'spec', { configurable: false })],
+    ['defineProperty configurable: false on an unchanged member', (o: Record<string, unknown>) => Object.defineProperty(o, 'spec', { configurable: false })],
   ])('patches an edit followed by %s, and reads the locked draft alike every time', async (_, lock) => {
     const engine = new PolicyEngine([
       mutating('m', (r) => {
