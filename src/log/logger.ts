@@ -47,7 +47,7 @@ export interface BatchedOutputOptions {
 }
 
 /** stdout (or another fd), written asynchronously in batches, holding at most `maxBufferBytes`. */
-export function stdoutDestination(dest = 1, options: BatchedOutputOptions = {}): BatchedOutput {
+export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): BatchedOutput {
   const stream = pino.destination({ dest, sync: false, minLength: LOG_BATCH_BYTES, maxLength: options.maxBufferBytes ?? LOG_BUFFER_MAX_BYTES });
   // pino writes one line per call, so one 'drop' is one line.
   stream.on('drop', () => {
@@ -91,7 +91,7 @@ export function stdoutDestination(dest = 1, options: BatchedOutputOptions = {}):
 
 export interface LoggerOptions {
   level?: LevelWithSilent;
-  /** Where lines go; defaults to stdoutDestination(). A plain stream gets every line as it is made. */
+  /** Where lines go; defaults to batchedOutput() on stdout. A plain stream gets every line as it is made. */
   destination?: pino.DestinationStream | BatchedOutput;
 }
 
@@ -117,7 +117,7 @@ function isBatched(destination: pino.DestinationStream | BatchedOutput): destina
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const destination = options.destination ?? stdoutDestination();
+  const destination = options.destination ?? batchedOutput();
   const batched = isBatched(destination) ? destination : undefined;
   return pino(
     {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
-import { cachedIsoTime, createLogger, droppedLogLines, stdoutDestination } from '../../src/log/logger.js';
+import { cachedIsoTime, createLogger, droppedLogLines, batchedOutput } from '../../src/log/logger.js';
 import { TollgateMetrics } from '../../src/metrics/metrics.js';
 import { memoryLogger } from '../helpers/logs.js';
 
@@ -101,7 +101,7 @@ describe('a log reader that stalls', () => {
     const fifo = path.join(dir, 'stdout');
     execFileSync('mkfifo', [fifo]);
     const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    const destination = stdoutDestination(fd, { maxBufferBytes: 256 * 1024 });
+    const destination = batchedOutput(fd, { maxBufferBytes: 256 * 1024 });
     let reader: ReadStream | undefined;
     try {
       const logger = createLogger({ destination });
@@ -144,7 +144,7 @@ describe('batched writes', () => {
   function fileOutput(flushIntervalMs: number) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
     const file = path.join(dir, 'out.log');
-    const output = stdoutDestination(openSync(file, 'w'), { flushIntervalMs });
+    const output = batchedOutput(openSync(file, 'w'), { flushIntervalMs });
     let writes = 0;
     (output.stream as unknown as { on(event: 'write', listener: () => void): void }).on('write', () => writes++);
     const messages = () =>
