@@ -1,13 +1,13 @@
 // `tollgate serve` as a newcomer runs it: the built binary, no flags but a port, in a fresh directory.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnTollgate as spawnIn, waitFor } from '../helpers/cli.js';
 import { httpsRequest } from '../helpers/https.js';
 import { pod, reviewFor } from '../helpers/reviews.js';
 
-const BIN = path.resolve('dist/src/cli/bin.js');
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
@@ -16,25 +16,7 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-function spawnTollgate(args: string[], cwd: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('timed out waiting');
-}
+const spawnTollgate = (args: string[], cwd: string) => spawnIn(args, cwd, children);
 
 describe('tollgate serve (built binary)', () => {
   it('serves the embedded default config with a development certificate it makes under certs/', async () => {
