@@ -5,25 +5,8 @@ import { createLogger } from '../../log/logger.js';
 import { DEFAULT_DRAIN_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_MIN_VERSION, startServer, type RunningServer, type TlsMinVersion } from '../../http/serve.js';
 import { MAX_IN_FLIGHT_REVIEWS } from '../../http/server.js';
 import type { CliIO } from '../io.js';
+import { parsePort, parsePositiveInteger, parseSeconds } from '../arguments.js';
 import type { LevelWithSilent } from 'pino';
-
-export function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
-  return port;
-}
-
-export function parsePositiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more');
-  return n;
-}
-
-export function parseSeconds(value: string): number {
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds < 0 || seconds > 3600) throw new InvalidArgumentError('must be a number of seconds (0-3600)');
-  return seconds;
-}
 
 export function parseTlsVersion(value: string): TlsMinVersion {
   if (value === '1.2' || value === 'TLSv1.2') return 'TLSv1.2';
