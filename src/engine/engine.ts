@@ -8,6 +8,7 @@ import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../err
 import type { PolicyMode } from '../config/schema.js';
 import { copyPolicyOutput } from './copy.js';
 import { lazyDraft, withoutUnchanged } from './draft.js';
+import { enterPolicyCall, leavePolicyCall } from './hang-watchdog.js';
 import type { LoadedMutatingPolicy, LoadedPolicy, LoadedValidatingPolicy } from './loader.js';
 import type { PolicyKind, PolicyLogger, Violation } from './policy.js';
 
@@ -172,8 +173,14 @@ export class PolicyEngine {
       try {
         const lazy = lazyDraft(current as Record<string, unknown>);
         const draft: AdmissionRequest = { ...request, object: lazy.object as KubernetesObject };
-        const answer = withinBudget(policy.instance.mutate(draft), started, policy.timeoutMs);
-        const result = isThenable(answer) ? await answer : answer;
+        let answer: unknown;
+        enterPolicyCall(policy.name, request);
+        try {
+          answer = withinBudget(policy.instance.mutate(draft), started, policy.timeoutMs);
+        } finally {
+          leavePolicyCall();
+        }
+        const result = (isThenable(answer) ? await answer : answer) as { warnings?: unknown } | null | undefined;
         if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
         outcome.warnings = stringList(result?.warnings, 'warnings');
         const edited = draft.object;
@@ -227,11 +234,14 @@ export class PolicyEngine {
       outcomes.push(outcome);
       const settle = (settled: Settled) => this.settleValidation(outcome, policy, request, failures, started, settled);
       let answer: unknown;
+      enterPolicyCall(policy.name, request);
       try {
         answer = withinBudget(policy.instance.validate(request), started, policy.timeoutMs);
       } catch (error) {
         settle({ error });
         continue;
+      } finally {
+        leavePolicyCall();
       }
       if (isThenable(answer)) (pending ??= []).push(Promise.resolve(answer).then((result) => settle({ answer: result }), (error: unknown) => settle({ error })));
       else settle({ answer });

@@ -9,6 +9,7 @@ import { createAjv, describeAjvError } from '../json-schema.js';
 import { DEFAULT_POLICY_TIMEOUT_MS, type FailurePolicy, type PolicyEntry, type PolicyMode } from '../config/schema.js';
 import { compileMatch, type RequestMatcher } from './match.js';
 import type { MutatingPolicy, PolicyContext, PolicyLogger, PolicyModule, ValidatingPolicy } from './policy.js';
+import { enterPolicyCall, leavePolicyCall } from './hang-watchdog.js';
 
 /** How long a module's `create` may take at start before the start is refused. */
 export const POLICY_CREATE_TIMEOUT_MS = 10_000;
@@ -169,7 +170,15 @@ export async function createPolicy(candidate: unknown, entry: PolicyEntry, index
   const context: PolicyContext = { name, logger: options.logger.child?.({ policy: name }) ?? options.logger };
   let instance: unknown;
   try {
-    instance = await withCreateBudget(Promise.resolve().then(() => module.create(config as never, context)), where);
+    const create = () => {
+      enterPolicyCall(name);
+      try {
+        return module.create(config as never, context);
+      } finally {
+        leavePolicyCall();
+      }
+    };
+    instance = await withCreateBudget(Promise.resolve().then(create), where);
   } catch (err) {
     if (err instanceof TollgateError) throw err;
     if (err instanceof Error && err.name === 'PolicyConfigError') {

@@ -12,6 +12,7 @@ import { checkManifests, checkReportToJSON, violationText, type CheckReport, typ
 import { readManifests } from '../../manifests/read.js';
 import { DEFAULT_NAMESPACE } from '../../manifests/request.js';
 import { ExitCodes, type CliIO } from '../io.js';
+import { maxBlockedOption, watchForHangs } from '../watchdog.js';
 
 const OUTPUTS = ['text', 'json'] as const;
 type Output = (typeof OUTPUTS)[number];
@@ -22,6 +23,7 @@ interface CheckFlags {
   namespace: string;
   mutatedOut?: string;
   logLevel: LevelWithSilent;
+  maxBlockedSeconds: number;
 }
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -72,11 +74,18 @@ export function checkCommand(io: CliIO, setExitCode: (code: number) => void): Co
     .option('-n, --namespace <namespace>', 'namespace of objects whose manifest names none', parseNamespace, DEFAULT_NAMESPACE)
     .option('--mutated-out <file>', 'write the objects as the mutating policies leave them (a YAML stream)')
     .option('--log-level <level>', 'log level of policy logs (to stderr)', 'error')
+    .addOption(maxBlockedOption())
     .action(async (files: string[], flags: CheckFlags) => {
       const documents = await readManifests(files, { stdin: io.stdin });
       const logger = createLogger({ level: flags.logLevel, destination: { write: (line: string) => io.stderr.write(line) } });
-      const engine = await createEngine(await loadConfig(flags.config), logger);
-      const report = await checkManifests(engine, documents, { namespace: flags.namespace });
+      const watchdog = watchForHangs(flags.maxBlockedSeconds, 2, logger);
+      let report: CheckReport;
+      try {
+        const engine = await createEngine(await loadConfig(flags.config), logger);
+        report = await checkManifests(engine, documents, { namespace: flags.namespace });
+      } finally {
+        await watchdog?.close();
+      }
       if (flags.mutatedOut) {
         try {
           await writeFile(flags.mutatedOut, formatMutated(report));

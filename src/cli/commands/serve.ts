@@ -5,6 +5,7 @@ import { createLogger } from '../../log/logger.js';
 import { DEFAULT_DRAIN_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_MIN_VERSION, startServer, type RunningServer, type TlsMinVersion } from '../../http/serve.js';
 import { MAX_IN_FLIGHT_REVIEWS } from '../../http/server.js';
 import type { CliIO } from '../io.js';
+import { maxBlockedOption, watchForHangs } from '../watchdog.js';
 import { parsePort, parsePositiveInteger, parseSeconds } from '../arguments.js';
 import type { LevelWithSilent } from 'pino';
 
@@ -30,6 +31,7 @@ interface ServeFlags {
   clientCa?: string;
   clientName: string[];
   tlsMinVersion: TlsMinVersion;
+  maxBlockedSeconds: number;
 }
 
 export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): Command {
@@ -46,9 +48,12 @@ export function serveCommand(_io: CliIO, setExitCode: (code: number) => void): C
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .option('--drain-seconds <seconds>', 'on SIGTERM, keep serving reviews this long (with /readyz failing) before closing', parseSeconds, DEFAULT_DRAIN_MS / 1000)
     .option('--max-in-flight <n>', 'reviews in flight beyond which a new one is answered 503 at once', parsePositiveInteger, MAX_IN_FLIGHT_REVIEWS)
+    .addOption(maxBlockedOption())
     .action(async (flags: ServeFlags) => {
       if (flags.clientName.length > 0 && !flags.clientCa) throw new TollgateError(ErrorCodes.TG_ERR_USAGE, '--client-name needs --client-ca');
       const logger = createLogger({ level: flags.logLevel });
+      // From the start, so that a policy whose create() never returns is caught too; for the life of the process.
+      watchForHangs(flags.maxBlockedSeconds, 1, logger);
       const running: { server?: RunningServer } = {};
       let stopping = false;
       const exitAfterFlush = (code: number) => logger.flush(() => process.exit(code));

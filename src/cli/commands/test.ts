@@ -2,7 +2,9 @@
 // Exit 0: every case passed; 1: a case failed; 2: a suite or its policy module could not be loaded.
 import { Command } from 'commander';
 import { findFixtureSuites, runFixtureSuite, SUITE_FILE, type SuiteResult } from '../../testing/fixtures.js';
+import { createLogger } from '../../log/logger.js';
 import { ExitCodes, type CliIO } from '../io.js';
+import { maxBlockedOption, watchForHangs } from '../watchdog.js';
 
 function indent(text: string, prefix: string): string {
   return text
@@ -34,9 +36,15 @@ export function testCommand(io: CliIO, setExitCode: (code: number) => void): Com
   return new Command('test')
     .description(`run policy fixture suites (${SUITE_FILE}) and report each case`)
     .argument('[paths...]', `${SUITE_FILE} files, or directories holding them (searched below)`, ['.'])
-    .action(async (paths: string[]) => {
+    .addOption(maxBlockedOption())
+    .action(async (paths: string[], flags: { maxBlockedSeconds: number }) => {
       const results: SuiteResult[] = [];
-      for (const file of await findFixtureSuites(paths)) results.push(await runFixtureSuite(file));
+      const watchdog = watchForHangs(flags.maxBlockedSeconds, 2, createLogger({ level: 'error', destination: { write: (line: string) => io.stderr.write(line) } }));
+      try {
+        for (const file of await findFixtureSuites(paths)) results.push(await runFixtureSuite(file));
+      } finally {
+        await watchdog?.close();
+      }
       io.stdout.write(formatTestResults(results));
       setExitCode(results.every((r) => r.passed) ? ExitCodes.ok : ExitCodes.denied);
     });
