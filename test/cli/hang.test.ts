@@ -2,24 +2,14 @@
 // process after --max-blocked-seconds, with one fatal line naming the policy and what it was judging,
 // so that `serve` stops holding reviews (the apiserver's failurePolicy applies) and `check` fails CI
 // instead of hanging it. An event loop that keeps turning, idle or awaiting, is never killed.
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnTollgate as spawnIn, waitFor } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { tollgateProcesses, waitFor } from '../helpers/cli.js';
 import { httpsRequest } from '../helpers/https.js';
 import { pod, reviewFor } from '../helpers/reviews.js';
 
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
-const spawnTollgate = (args: string[], cwd: string) => spawnIn(args, cwd, children);
+const { spawn: spawnTollgate, tempDir } = tollgateProcesses('tollgate-hang-');
 
 /**
  * A validating policy that spins for ever on a pod named "stuck", busy-waits 2.5 s on one named
@@ -58,8 +48,7 @@ function fatalLine(output: string): FatalLine | undefined {
 }
 
 async function workspace(): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'tollgate-hang-'));
-  dirs.push(dir);
+  const dir = await tempDir();
   await writeFile(path.join(dir, 'spinner.mjs'), SPINNING_POLICY);
   await writeFile(path.join(dir, 'config.yaml'), 'policies:\n  - module: ./spinner.mjs\n    timeoutMs: 5000\n');
   return dir;

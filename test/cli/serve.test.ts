@@ -1,27 +1,16 @@
 // `tollgate serve` as a newcomer runs it: the built binary, no flags but a port, in a fresh directory.
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnTollgate as spawnIn, waitFor } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { tollgateProcesses, waitFor } from '../helpers/cli.js';
 import { httpsRequest } from '../helpers/https.js';
 import { pod, reviewFor } from '../helpers/reviews.js';
 
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
-const spawnTollgate = (args: string[], cwd: string) => spawnIn(args, cwd, children);
+const { spawn: spawnTollgate, tempDir } = tollgateProcesses('tollgate-serve-');
 
 describe('tollgate serve (built binary)', () => {
   it('serves the embedded default config with a development certificate it makes under certs/', async () => {
-    const cwd = await mkdtemp(path.join(tmpdir(), 'tollgate-serve-'));
-    dirs.push(cwd);
+    const cwd = await tempDir();
     const run = spawnTollgate(['serve', '--port', '0', '--host', '127.0.0.1'], cwd);
     const url = await waitFor(() => /"url":"(https:\/\/[^"]+)"/.exec(run.output())?.[1], 15_000);
     const ca = await readFile(path.join(cwd, 'certs', 'dev-tls.crt'), 'utf8');
@@ -32,8 +21,7 @@ describe('tollgate serve (built binary)', () => {
   });
 
   it('on SIGTERM during start-up exits 0 at once, with the lines logged so far written', async () => {
-    const cwd = await mkdtemp(path.join(tmpdir(), 'tollgate-serve-'));
-    dirs.push(cwd);
+    const cwd = await tempDir();
     // A policy whose create() takes 20 s holds the start-up where a signal can land in it.
     await writeFile(
       path.join(cwd, 'slow.mjs'),
@@ -53,8 +41,7 @@ describe('tollgate serve (built binary)', () => {
   }, 30_000);
 
   it('refuses a bad config at start, naming the file and the field, with exit code 2', async () => {
-    const cwd = await mkdtemp(path.join(tmpdir(), 'tollgate-serve-'));
-    dirs.push(cwd);
+    const cwd = await tempDir();
     await writeFile(path.join(cwd, 'bad.yaml'), 'policies:\n  - module: image-registry-allowlist\n    config:\n      registries: ghcr.io\n');
     const run = spawnTollgate(['serve', '--config', 'bad.yaml', '--port', '0', '--host', '127.0.0.1'], cwd);
     expect(await run.exited).toBe(2);

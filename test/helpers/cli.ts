@@ -1,7 +1,10 @@
 // The built `tollgate` binary as a child process, for tests of what only a whole process shows:
 // exit codes, signals, what reaches stdout and stderr.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterEach } from 'vitest';
 
 export const BIN = path.resolve('dist/src/cli/bin.js');
 
@@ -15,7 +18,7 @@ export interface TollgateProcess {
   signal: Promise<NodeJS.Signals | null>;
 }
 
-export function spawnTollgate(args: string[], cwd: string, spawned: ChildProcess[]): TollgateProcess {
+function spawnTollgate(args: string[], cwd: string, spawned: ChildProcess[]): TollgateProcess {
   const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   spawned.push(child);
   let output = '';
@@ -34,4 +37,25 @@ export async function waitFor<T>(probe: () => T | undefined, timeoutMs: number):
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('timed out waiting');
+}
+
+/**
+ * For a test file: spawns the binary and makes fresh directories, and after each test kills what
+ * it spawned and removes what it made.
+ */
+export function tollgateProcesses(prefix: string): { spawn(args: string[], cwd: string): TollgateProcess; tempDir(): Promise<string> } {
+  const children: ChildProcess[] = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    spawn: (args, cwd) => spawnTollgate(args, cwd, children),
+    async tempDir() {
+      const dir = await mkdtemp(path.join(tmpdir(), prefix));
+      dirs.push(dir);
+      return dir;
+    },
+  };
 }
