@@ -98,12 +98,13 @@ export function sameJson(value: unknown, source: unknown): boolean {
       for (let i = 0; i < expected.length; i++) pending.push(actual[i], expected[i]);
       continue;
     }
-    if (Object.getPrototypeOf(actual) !== Object.prototype || Object.getPrototypeOf(expected) !== Object.prototype) return false;
+    if (Array.isArray(actual) || Object.getPrototypeOf(actual) !== Object.prototype || Object.getPrototypeOf(expected) !== Object.prototype) return false;
     const keys = Object.keys(expected);
     if (Object.keys(actual).length !== keys.length) return false;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
-      if (!Object.hasOwn(actual, key)) return false;
+      // Enumerable, as JSON and the copy see members: one made non-enumerable is gone from the output.
+      if (!Object.prototype.propertyIsEnumerable.call(actual, key)) return false;
       pending.push((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key]);
     }
   }

@@ -144,7 +144,8 @@ class Draft {
    * The object the policy produced, as a new plain object, and what it left unchanged. Nothing in
    * it is an object the policy holds: a member equal to the source's is the source's value, and
    * any other touched member is copied again, so that an edit the policy makes after it has
-   * answered (from a timer, say) changes neither the patch nor the object.
+   * answered (from a timer, say) changes neither the patch nor the object. (A policy that digs the
+   * source out of the draft's hidden state can still reach it; policy code is trusted: SECURITY.md.)
    */
   settle(): { object: JsonRecord; unchanged: Unchanged } {
     const unchanged: Unchanged = { members: new Set(), inside: new Map() };

@@ -156,6 +156,12 @@ describe('sameJson', () => {
     expect(sameJson({ length: 0 }, [])).toBe(false);
     expect(sameJson([], {})).toBe(false);
     expect(sameJson(Object.create(null), {})).toBe(false);
+    // An array posing as an object, and a member hidden from JSON while another takes its place.
+    expect(sameJson(Object.setPrototypeOf([], Object.prototype), {})).toBe(false);
+    const hidden: Record<string, string> = { app: 'web', team: 'payments' };
+    Object.defineProperty(hidden, 'app', { enumerable: false });
+    expect(JSON.stringify(hidden)).toBe('{"team":"payments"}');
+    expect(sameJson(hidden, { app: 'web' })).toBe(false);
   });
 
   it('ends, with false, on a value that contains itself, walking no more than the source', () => {

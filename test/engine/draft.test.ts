@@ -141,6 +141,22 @@ describe('the mutating chain on lazy drafts', () => {
     expect(outcome.object).toEqual({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'renamed' }, status: { phase: 'Pending' } });
   });
 
+  it('patches what JSON sees of a member left looking equal: a key hidden by defineProperty, an array for an object', async () => {
+    const engine = new PolicyEngine([
+      mutating('hide-and-swap', (r) => {
+        const labels = r.object!.metadata!.labels as Record<string, string>;
+        Object.defineProperty(labels, 'app', { enumerable: false });
+        labels.team = 'payments';
+        (r.object!.metadata as Record<string, unknown>).annotations = Object.setPrototypeOf([], Object.prototype);
+      }),
+    ]);
+    const request = requestFor(pod(['nginx'], { labels: { app: 'web' }, annotations: {} }));
+    const outcome = await engine.mutate(request);
+    const patched = fastJsonPatch.applyPatch(structuredClone(request.object), outcome.verdict.patch as fastJsonPatch.Operation[]).newDocument;
+    expect(patched!.metadata!.labels).toEqual({ team: 'payments' });
+    expect(JSON.parse(JSON.stringify(outcome.object))).toEqual(JSON.parse(JSON.stringify(patched)));
+  });
+
   it('patches edits inside metadata and spec members, beside members never touched', async () => {
     const engine = new PolicyEngine([
       mutating('nested', (r) => {
