@@ -181,21 +181,27 @@ export class PolicyEngine {
           leavePolicyCall();
         }
         const result = (isThenable(answer) ? await answer : answer) as { warnings?: unknown } | null | undefined;
-        if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
-        outcome.warnings = stringList(result?.warnings, 'warnings');
-        const edited = draft.object;
-        if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
-        // What the policy never touched is the very values of `current`: only the rest is diffed.
-        const settled = edited === lazy.object ? lazy.settle() : undefined;
-        // A replaced object is copied too: the policy may still hold it.
-        const next = settled?.object ?? copyPolicyOutput(edited);
-        const ops = compare(withoutUnchanged(current as Record<string, unknown>, settled?.unchanged), withoutUnchanged(next, settled?.unchanged)) as JsonPatchOperation[];
-        if (ops.length > 0) {
-          outcome.result = 'patched';
-          if (policy.mode === 'enforce') {
-            patchFromOriginal = current === original ? ops : undefined;
-            current = next as KubernetesObject;
-          } else if (policy.mode === 'warn') outcome.warnings.push('would change the object (mode: warn, not applied)');
+        // Reading what the policy left runs its getters, if it set any: marked as its code too.
+        enterPolicyCall(policy.name, request);
+        try {
+          if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
+          outcome.warnings = stringList(result?.warnings, 'warnings');
+          const edited = draft.object;
+          if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
+          // What the policy never touched is the very values of `current`: only the rest is diffed.
+          const settled = edited === lazy.object ? lazy.settle() : undefined;
+          // A replaced object is copied too: the policy may still hold it.
+          const next = settled?.object ?? copyPolicyOutput(edited);
+          const ops = compare(withoutUnchanged(current as Record<string, unknown>, settled?.unchanged), withoutUnchanged(next, settled?.unchanged)) as JsonPatchOperation[];
+          if (ops.length > 0) {
+            outcome.result = 'patched';
+            if (policy.mode === 'enforce') {
+              patchFromOriginal = current === original ? ops : undefined;
+              current = next as KubernetesObject;
+            } else if (policy.mode === 'warn') outcome.warnings.push('would change the object (mode: warn, not applied)');
+          }
+        } finally {
+          leavePolicyCall();
         }
       } catch (err) {
         this.recordFailure(outcome, policy, request, err, failures);
@@ -233,18 +239,29 @@ export class PolicyEngine {
       const outcome: PolicyOutcome = { policy: policy.name, kind: 'validating', mode: policy.mode, result: 'allowed', violations: [], warnings: [], durationMs: 0 };
       outcomes.push(outcome);
       const settle = (settled: Settled) => this.settleValidation(outcome, policy, request, failures, started, settled);
-      let answer: unknown;
+      // Judging the answer runs the policy's getters, if it set any: marked as its code too.
+      const settleLater = (settled: Settled) => {
+        enterPolicyCall(policy.name, request);
+        try {
+          settle(settled);
+        } finally {
+          leavePolicyCall();
+        }
+      };
       enterPolicyCall(policy.name, request);
       try {
-        answer = withinBudget(policy.instance.validate(request), started, policy.timeoutMs);
-      } catch (error) {
-        settle({ error });
-        continue;
+        let answer: unknown;
+        try {
+          answer = withinBudget(policy.instance.validate(request), started, policy.timeoutMs);
+        } catch (error) {
+          settle({ error });
+          continue;
+        }
+        if (isThenable(answer)) (pending ??= []).push(Promise.resolve(answer).then((result) => settleLater({ answer: result }), (error: unknown) => settleLater({ error })));
+        else settle({ answer });
       } finally {
         leavePolicyCall();
       }
-      if (isThenable(answer)) (pending ??= []).push(Promise.resolve(answer).then((result) => settle({ answer: result }), (error: unknown) => settle({ error })));
-      else settle({ answer });
     }
     if (pending) await Promise.all(pending);
     return { verdict: verdictOf(outcomes, failures), policies: outcomes };

@@ -10,31 +10,53 @@ import { Worker } from 'node:worker_threads';
 /** Past this long without a turn of the event loop the process is killed; above the webhooks' timeoutSeconds (3 and 5 s in manifests/). */
 export const DEFAULT_MAX_BLOCKED_SECONDS = 10;
 
-/**
- * The shared memory: the time of the last heartbeat (ms, a BigInt64), then two Int32 slots (inside a
- * policy call or not; the length of its label), then the label: the policy and review, as UTF-8.
- */
-const INSIDE = 2;
-const LENGTH = 3;
-const HEADER_BYTES = 16;
-const LABEL_BYTES = 1024;
+// The shared memory: the monotonic time of the last heartbeat (ns, a BigInt64 at byte 0); Int32
+// slots from byte 8 (inside a policy call now; any policy called yet; the byte length of each
+// field); then the fields of the last policy call, each in its own slice: no separator that a
+// uid or a name could carry, so nothing a client wrote can pose as another field.
+const INSIDE = 0;
+const CALLED = 1;
+const FIELD_LENGTHS = 2;
+const FIELDS = ['policy', 'uid', 'object', 'context'] as const;
+const SLOTS_OFFSET = 8;
+const HEADER_BYTES = SLOTS_OFFSET + 4 * (FIELD_LENGTHS + FIELDS.length);
+/** Characters kept of each field; three bytes each at most in UTF-8 (a lone surrogate becomes three). */
+const FIELD_CHARS = 256;
+const FIELD_BYTES = FIELD_CHARS * 3;
+
+/** Monotonic and the same in every thread, unlike Date.now(); taken now, so that a policy replacing it later cannot fool the watchdog. */
+const monotonicNow = process.hrtime.bigint;
 
 interface Shared {
-  state: Int32Array;
-  label: Uint8Array;
-}
-
-function beat(buffer: SharedArrayBuffer): void {
-  Atomics.store(new BigInt64Array(buffer, 0, 1), 0, BigInt(Date.now()));
+  lastBeat: BigInt64Array;
+  slots: Int32Array;
+  fields: Uint8Array[];
+  /** Users of the one watchdog (commands run in one process share it). */
+  users: number;
+  close(): Promise<void>;
 }
 
 let shared: Shared | undefined;
-let workContext = '';
 const encoder = new TextEncoder();
+/** What a review is part of, by uid, for the watchdog's line: `tollgate check` names the manifest. */
+const contexts = new Map<string, string>();
 
-/** What the process is working through, for the watchdog's line: `tollgate check` names the manifest. */
-export function setWorkContext(context: string | undefined): void {
-  workContext = context ?? '';
+function beat(state: Shared): void {
+  Atomics.store(state.lastBeat, 0, monotonicNow());
+}
+
+function writeField(state: Shared, index: number, text: string): void {
+  const { written } = encoder.encodeInto(text.length > FIELD_CHARS ? text.slice(0, FIELD_CHARS) : text, state.fields[index]!);
+  Atomics.store(state.slots, FIELD_LENGTHS + index, written);
+}
+
+/** Names what the review `uid` is part of (a manifest's file and document), until forgotten. */
+export function noteReviewContext(uid: string, context: string): void {
+  if (shared) contexts.set(uid, context);
+}
+
+export function forgetReviewContext(uid: string): void {
+  contexts.delete(uid);
 }
 
 /** The review a policy call is for: its uid, and the object's namespace/name when known. */
@@ -42,48 +64,70 @@ export interface CallSubject {
   uid: string;
   namespace?: string;
   name?: string;
+  object?: { metadata?: { generateName?: unknown } } | null;
+}
+
+function objectName(review: CallSubject): string {
+  const generateName = review.object?.metadata?.generateName;
+  const name = review.name || (typeof generateName === 'string' ? `${generateName}*` : '');
+  return review.namespace ? `${review.namespace}/${name}` : name;
 }
 
 /**
- * Marks a synchronous call into a policy, so that the watchdog can name it if the process hangs
- * inside; no review for a policy's create(). No-op without a watchdog.
+ * Marks the start of synchronous policy code (its call, or the engine reading what it returned),
+ * so that the watchdog can name it if the process hangs inside; no review for a policy's create().
+ * Entering and leaving count as heartbeats: a run of synchronous policies (`check` awaits only
+ * settled promises) is not a block. No-op without a watchdog.
  */
 export function enterPolicyCall(policy: string, review?: CallSubject): void {
-  if (!shared) return;
-  const object = review ? `${review.namespace ? `${review.namespace}/` : ''}${review.name ?? ''}` : '';
-  const { written } = encoder.encodeInto(`${policy}\0${review?.uid ?? ''}\0${object}\0${workContext}`, shared.label);
-  Atomics.store(shared.state, LENGTH, written);
-  Atomics.store(shared.state, INSIDE, 1);
+  const state = shared;
+  if (!state) return;
+  writeField(state, 0, policy);
+  writeField(state, 1, review?.uid ?? '');
+  writeField(state, 2, review ? objectName(review) : '');
+  writeField(state, 3, review ? (contexts.get(review.uid) ?? '') : '');
+  Atomics.store(state.slots, CALLED, 1);
+  Atomics.store(state.slots, INSIDE, 1);
+  beat(state);
 }
 
-/** The call marked by enterPolicyCall has returned (or thrown). */
+/** The code marked by enterPolicyCall has returned (or thrown). */
 export function leavePolicyCall(): void {
-  if (shared) Atomics.store(shared.state, INSIDE, 0);
+  const state = shared;
+  if (!state) return;
+  Atomics.store(state.slots, INSIDE, 0);
+  beat(state);
 }
 
 // The worker's code: CommonJS, evaluated, so that it needs no file of its own next to the build.
 const WATCHER = `
 const { workerData } = require('node:worker_threads');
-const { writeSync } = require('node:fs');
-const { buffer, limitMs, tickMs, fd } = workerData;
+const { write } = require('node:fs');
+const { buffer, limitMs, tickMs, fd, names } = workerData;
 const lastBeat = new BigInt64Array(buffer, 0, 1);
-const state = new Int32Array(buffer, 0, ${HEADER_BYTES / 4});
-const label = new Uint8Array(buffer, ${HEADER_BYTES});
-setInterval(() => {
-  const now = Date.now();
-  // The last beat came up to a tick before the loop stopped: only past limit + tick is a block of at least the limit certain.
-  const blockedMs = now - Number(Atomics.load(lastBeat, 0));
-  if (blockedMs < limitMs + tickMs) return;
-  const inside = Atomics.load(state, ${INSIDE}) === 1;
-  const [policy, uid, object, context] = inside ? new TextDecoder().decode(label.slice(0, Atomics.load(state, ${LENGTH}))).split('\\0') : [];
-  const where = !inside ? 'outside any policy call (an asynchronous policy after an await, or tollgate itself)'
-    : (uid ? 'in policy "' + policy + '" on review ' + uid + (object ? ' of ' + object : '') : 'in policy "' + policy + '" while it was being created')
-      + (context ? ' (' + context + ')' : '');
-  const line = { level: 60, time: new Date(now).toISOString(), service: 'tollgate', policy, uid: uid || undefined, object: object || undefined,
-    context: context || undefined, blockedMs, limitMs,
+const slots = new Int32Array(buffer, ${SLOTS_OFFSET}, ${FIELD_LENGTHS + FIELDS.length});
+const fields = names.map((_, i) => new Uint8Array(buffer, ${HEADER_BYTES} + i * ${FIELD_BYTES}, ${FIELD_BYTES}));
+// The last beat came up to a tick before the loop stopped: only past limit + tick is a block of at least the limit certain.
+const limitNs = BigInt(limitMs + tickMs) * 1000000n;
+const timer = setInterval(() => {
+  const blockedNs = process.hrtime.bigint() - Atomics.load(lastBeat, 0);
+  if (blockedNs < limitNs) return;
+  clearInterval(timer);
+  const blockedMs = Number(blockedNs / 1000000n);
+  const last = {};
+  if (Atomics.load(slots, ${CALLED}) === 1) names.forEach((name, i) => { last[name] = new TextDecoder().decode(fields[i].slice(0, Atomics.load(slots, ${FIELD_LENGTHS} + i))) || undefined; });
+  const call = last.policy === undefined ? '' : 'policy ' + JSON.stringify(last.policy)
+    + (last.uid ? ' on review ' + JSON.stringify(last.uid) + (last.object ? ' of ' + JSON.stringify(last.object) : '') : ' while it was being created')
+    + (last.context ? ' (' + JSON.stringify(last.context) + ')' : '');
+  const where = Atomics.load(slots, ${INSIDE}) === 1 ? 'in ' + call
+    : 'outside any policy\\'s synchronous code (an asynchronous policy after an await, or tollgate itself' + (call ? '; the last called was ' + call : '') + ')';
+  const line = { level: 60, time: new Date().toISOString(), service: 'tollgate', ...last, insidePolicy: Atomics.load(slots, ${INSIDE}) === 1, blockedMs, limitMs,
     msg: 'the event loop has been blocked for ' + blockedMs + ' ms ' + where + '; synchronous code cannot be interrupted, so the process is killed' };
-  try { writeSync(fd, JSON.stringify(line) + '\\n'); } catch {}
-  process.kill(process.pid, 'SIGKILL');
+  const kill = () => process.kill(process.pid, 'SIGKILL');
+  // Written asynchronously, and the kill does not wait long for it: a log reader that has stalled must not hold the process.
+  setTimeout(kill, 1000);
+  // On a line of its own, whatever a cut-off batch left on the last one.
+  write(fd, '\\n' + JSON.stringify(line) + '\\n', kill);
 }, tickMs);
 `;
 
@@ -100,27 +144,53 @@ export interface HangWatchdog {
   close(): Promise<void>;
 }
 
-/** Starts the process's watchdog (one at a time). Its thread and timer never keep the process alive. */
+/**
+ * Starts the process's watchdog, or joins the one running (whose limit and fd then apply): commands
+ * run in one process share it, and it stops when the last of them closes. Its thread and timer never
+ * keep the process alive.
+ */
 export function startHangWatchdog(options: HangWatchdogOptions): HangWatchdog {
-  if (shared) throw new Error('a hang watchdog is already running in this process');
-  const buffer = new SharedArrayBuffer(HEADER_BYTES + LABEL_BYTES);
-  shared = { state: new Int32Array(buffer, 0, HEADER_BYTES / 4), label: new Uint8Array(buffer, HEADER_BYTES) };
-  // Beats and checks a quarter of the limit apart (at most 250 ms): a block is found within limit + two ticks.
-  const tickMs = Math.max(10, Math.min(250, Math.floor(options.limitMs / 4)));
-  beat(buffer);
-  const heartbeat = setInterval(() => beat(buffer), tickMs).unref();
-  const worker = new Worker(WATCHER, { eval: true, workerData: { buffer, limitMs: options.limitMs, tickMs, fd: options.fd ?? 1 } });
-  worker.unref();
-  worker.on('error', (err) => options.onFailure?.(err));
-  let closing: Promise<void> | undefined;
+  const state = shared ?? createShared(options);
+  state.users++;
+  let closed = false;
   return {
-    close() {
-      closing ??= (async () => {
-        clearInterval(heartbeat);
-        shared = undefined;
-        await worker.terminate();
-      })();
-      return closing;
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (--state.users === 0) await state.close();
     },
   };
+}
+
+function createShared(options: HangWatchdogOptions): Shared {
+  const buffer = new SharedArrayBuffer(HEADER_BYTES + FIELDS.length * FIELD_BYTES);
+  // Beats and checks a quarter of the limit apart (at most 250 ms): a block is found within limit + two ticks.
+  const tickMs = Math.max(10, Math.min(250, Math.floor(options.limitMs / 4)));
+  const worker = new Worker(WATCHER, {
+    eval: true,
+    workerData: { buffer, limitMs: options.limitMs, tickMs, fd: options.fd ?? 1, names: FIELDS },
+    // Not piped to this thread's process.stdout and stderr: setting those up would switch fds 1 and 2
+    // to non-blocking for every process sharing the pipe.
+    stdout: true,
+    stderr: true,
+  });
+  worker.unref();
+  worker.on('error', (err) => options.onFailure?.(err));
+  const lastBeat = new BigInt64Array(buffer, 0, 1);
+  Atomics.store(lastBeat, 0, monotonicNow());
+  const heartbeat = setInterval(() => Atomics.store(lastBeat, 0, monotonicNow()), tickMs).unref();
+  const state: Shared = {
+    lastBeat,
+    slots: new Int32Array(buffer, SLOTS_OFFSET, FIELD_LENGTHS + FIELDS.length),
+    fields: FIELDS.map((_, i) => new Uint8Array(buffer, HEADER_BYTES + i * FIELD_BYTES, FIELD_BYTES)),
+    users: 0,
+    async close() {
+      clearInterval(heartbeat);
+      if (shared === state) shared = undefined;
+      contexts.clear();
+      await worker.terminate();
+    },
+  };
+  shared = state;
+  return state;
 }

@@ -5,7 +5,7 @@ import type { PolicyEngine } from '../engine/engine.js';
 import { admitRequest, type AdmissionResult } from './admit.js';
 import type { ManifestDocument } from './read.js';
 import { createRequest } from './request.js';
-import { setWorkContext } from '../engine/hang-watchdog.js';
+import { forgetReviewContext, noteReviewContext } from '../engine/hang-watchdog.js';
 
 export interface CheckOptions {
   /** Namespace of namespaced objects whose manifest names none; default `default`. */
@@ -45,14 +45,14 @@ export interface CheckReportJSON {
  */
 export async function checkManifests(engine: PolicyEngine, documents: readonly ManifestDocument[], options: CheckOptions = {}): Promise<CheckReport> {
   const results: CheckResult[] = [];
-  try {
-    for (const document of documents) {
-      const request = createRequest(document.object, { dryRun: true, ...(options.namespace ? { namespace: options.namespace } : {}) });
-      setWorkContext(`${document.file}#${document.document}${document.item === undefined ? '' : `.items[${document.item}]`}`);
+  for (const document of documents) {
+    const request = createRequest(document.object, { dryRun: true, ...(options.namespace ? { namespace: options.namespace } : {}) });
+    noteReviewContext(request.uid, `${document.file}#${document.document}${document.item === undefined ? '' : `.items[${document.item}]`}`);
+    try {
       results.push({ document, admission: await admitRequest(engine, request) });
+    } finally {
+      forgetReviewContext(request.uid);
     }
-  } finally {
-    setWorkContext(undefined);
   }
   return { allowed: results.every((r) => r.admission.allowed), results };
 }

@@ -76,6 +76,12 @@ async function check(args: string[], stdin = '') {
 }
 
 describe('tollgate check: exit codes', () => {
+  it('runs two checks at once in one process, which share its hang watchdog', async () => {
+    const results = await Promise.all([check(['-c', config, path.join(dir, 'good.yaml')]), check(['-c', config, path.join(dir, 'good.yaml')])]);
+    expect(results.map((r) => r.code)).toEqual([0, 0]);
+    expect(results.map((r) => r.err)).toEqual(['', '']);
+  });
+
   it('exits 0 when everything is allowed, one text line per object and a summary', async () => {
     const { code, out } = await check(['-c', config, path.join(dir, 'good.yaml')]);
     expect(code).toBe(0);

@@ -12,8 +12,9 @@ import { pod, reviewFor } from '../helpers/reviews.js';
 const { spawn: spawnTollgate, tempDir } = tollgateProcesses('tollgate-hang-');
 
 /**
- * A validating policy that spins for ever on a pod named "stuck", busy-waits 2.5 s on one named
- * "slow", awaits 2.5 s on one named "waiting", and allows the rest.
+ * A validating policy that spins for ever on a pod named "stuck" (or after an await, on "later"),
+ * busy-waits 2.5 s on one named "slow" and 50 ms on "brief", awaits 2.5 s on one named "waiting",
+ * and allows the rest.
  */
 const SPINNING_POLICY = `export default {
   name: 'spinner',
@@ -23,6 +24,8 @@ const SPINNING_POLICY = `export default {
       validate(request) {
         const name = request.object?.metadata?.name;
         if (name === 'stuck') for (;;) {}
+        if (name === 'later') return Promise.resolve().then(() => { for (;;) {} });
+        if (name?.startsWith('brief')) { const end = Date.now() + 50; while (Date.now() < end) {} }
         if (name === 'slow') { const end = Date.now() + 2500; while (Date.now() < end) {} }
         if (name === 'waiting') return new Promise((resolve) => setTimeout(() => resolve({ allowed: true }), 2500));
         return { allowed: true };
@@ -38,12 +41,13 @@ interface FatalLine {
   uid?: string;
   object?: string;
   context?: string;
+  insidePolicy: boolean;
   blockedMs: number;
   msg: string;
 }
 
 function fatalLine(output: string): FatalLine | undefined {
-  const line = output.split('\n').find((l) => l.startsWith('{') && l.includes('"level":60'));
+  const line = output.split('\n').find((l) => l.startsWith('{"level":60'));
   return line ? (JSON.parse(line) as FatalLine) : undefined;
 }
 
@@ -70,6 +74,25 @@ describe('the hang watchdog', () => {
     expect(fatal?.msg).toContain('in policy "spinner" on review');
     // No report: nothing was judged allowed.
     expect(run.output()).not.toContain('objects checked');
+  }, 20_000);
+
+  it('names the last policy called when the loop is blocked after its await, outside its call', async () => {
+    const cwd = await workspace();
+    await writeFile(path.join(cwd, 'pods.yaml'), manifest('later'));
+    const run = spawnTollgate(['check', '-c', 'config.yaml', '--max-blocked-seconds', '1', 'pods.yaml'], cwd);
+    expect(await run.signal).toBe('SIGKILL');
+    const fatal = fatalLine(run.output());
+    expect(fatal).toMatchObject({ insidePolicy: false, policy: 'spinner', object: 'default/later' });
+    expect(fatal?.msg).toContain('outside any policy\'s synchronous code');
+    expect(fatal?.msg).toContain('the last called was policy "spinner"');
+  }, 20_000);
+
+  it('does not count a run of synchronous policies as one block: 40 reviews of 50 ms each under a limit of 1 s', async () => {
+    const cwd = await workspace();
+    await writeFile(path.join(cwd, 'pods.yaml'), Array.from({ length: 40 }, (_, i) => manifest(`brief-${i}`)).join('---\n'));
+    const run = spawnTollgate(['check', '-c', 'config.yaml', '--max-blocked-seconds', '1', 'pods.yaml'], cwd);
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('40 objects checked: 40 allowed, 0 denied');
   }, 20_000);
 
   it('kills a policy whose create() never returns, saying so', async () => {
@@ -102,7 +125,8 @@ describe('the hang watchdog', () => {
     const run = spawnTollgate(['serve', '-c', 'config.yaml', '--port', '0', '--host', '127.0.0.1', '--max-blocked-seconds', '1'], cwd);
     const url = await waitFor(() => /"url":"(https:\/\/[^"]+)"/.exec(run.output())?.[1], 15_000);
     const ca = await readFile(path.join(cwd, 'certs', 'dev-tls.crt'), 'utf8');
-    const review = (name: string) => JSON.stringify(reviewFor(pod(['nginx'], { name, namespace: 'shop' }), { uid: `uid-${name}` }));
+    // A uid carrying what could pose as other fields of the fatal line, were they joined by a separator.
+    const review = (name: string) => JSON.stringify(reviewFor(pod(['nginx'], { name, namespace: 'shop' }), { uid: `uid-${name}\u0000kube-system/coredns\u0000"x"` }));
     // Idle for longer than the limit: the heartbeat goes on, nothing is killed.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const fine = await httpsRequest(`${url}/validate`, ca, { method: 'POST', body: review('fine') });
@@ -112,6 +136,8 @@ describe('the hang watchdog', () => {
     // Stuck: the connection ends unanswered once the process is killed.
     await expect(httpsRequest(`${url}/validate`, ca, { method: 'POST', body: review('stuck') })).rejects.toThrow();
     expect(await run.signal).toBe('SIGKILL');
-    expect(fatalLine(run.output())).toMatchObject({ policy: 'spinner', uid: 'uid-stuck', object: 'shop/stuck' });
+    const fatal = fatalLine(run.output());
+    expect(fatal).toMatchObject({ policy: 'spinner', uid: 'uid-stuck\u0000kube-system/coredns\u0000"x"', object: 'shop/stuck', insidePolicy: true });
+    expect(fatal?.context).toBeUndefined();
   }, 30_000);
 });
