@@ -18,5 +18,5 @@ export function maxBlockedOption(): Option {
 /** Starts the watchdog, writing its line to `fd`; none for 0 seconds. */
 export function watchForHangs(seconds: number, fd: number, logger: Logger): HangWatchdog | undefined {
   if (seconds === 0) return undefined;
-  return startHangWatchdog({ limitMs: seconds * 1000, fd, onFailure: (err) => logger.error({ err: describeError(err) }, 'the hang watchdog failed; a policy stuck in synchronous code will not be caught') });
+  return startHangWatchdog({ limitMs: Math.max(1, Math.round(seconds * 1000)), fd, onFailure: (err) => logger.error({ err: describeError(err) }, 'the hang watchdog failed; a policy stuck in synchronous code will not be caught') });
 }

@@ -174,13 +174,16 @@ export class PolicyEngine {
         const lazy = lazyDraft(current as Record<string, unknown>);
         const draft: AdmissionRequest = { ...request, object: lazy.object as KubernetesObject };
         let answer: unknown;
+        let pending = false;
         enterPolicyCall(policy.name, request);
         try {
           answer = withinBudget(policy.instance.mutate(draft), started, policy.timeoutMs);
+          // Reading `then` may run the policy's getter: decided here, inside the mark.
+          pending = isThenable(answer);
         } finally {
           leavePolicyCall();
         }
-        const result = (isThenable(answer) ? await answer : answer) as { warnings?: unknown } | null | undefined;
+        const result = (pending ? await answer : answer) as { warnings?: unknown } | null | undefined;
         // Reading what the policy left runs its getters, if it set any: marked as its code too.
         enterPolicyCall(policy.name, request);
         try {
@@ -188,7 +191,7 @@ export class PolicyEngine {
           outcome.warnings = stringList(result?.warnings, 'warnings');
           const edited = draft.object;
           if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
-          // What the policy never touched is the very values of `current`: only the rest is diffed.
+          // What the policy left unchanged is the very values of `current`: only the rest is diffed.
           const settled = edited === lazy.object ? lazy.settle() : undefined;
           // A replaced object is copied too: the policy may still hold it.
           const next = settled?.object ?? copyPolicyOutput(edited);
@@ -204,7 +207,13 @@ export class PolicyEngine {
           leavePolicyCall();
         }
       } catch (err) {
-        this.recordFailure(outcome, policy, request, err, failures);
+        // Describing what the policy threw may run its getters.
+        enterPolicyCall(policy.name, request);
+        try {
+          this.recordFailure(outcome, policy, request, err, failures);
+        } finally {
+          leavePolicyCall();
+        }
       }
       outcome.durationMs = performance.now() - started;
       outcomes.push(outcome);

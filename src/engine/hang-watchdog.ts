@@ -108,7 +108,7 @@ const lastBeat = new BigInt64Array(buffer, 0, 1);
 const slots = new Int32Array(buffer, ${SLOTS_OFFSET}, ${FIELD_LENGTHS + FIELDS.length});
 const fields = names.map((_, i) => new Uint8Array(buffer, ${HEADER_BYTES} + i * ${FIELD_BYTES}, ${FIELD_BYTES}));
 // The last beat came up to a tick before the loop stopped: only past limit + tick is a block of at least the limit certain.
-const limitNs = BigInt(limitMs + tickMs) * 1000000n;
+const limitNs = BigInt(Math.ceil(limitMs + tickMs)) * 1000000n;
 const timer = setInterval(() => {
   const blockedNs = process.hrtime.bigint() - Atomics.load(lastBeat, 0);
   if (blockedNs < limitNs) return;
@@ -124,10 +124,19 @@ const timer = setInterval(() => {
   const line = { level: 60, time: new Date().toISOString(), service: 'tollgate', ...last, insidePolicy: Atomics.load(slots, ${INSIDE}) === 1, blockedMs, limitMs,
     msg: 'the event loop has been blocked for ' + blockedMs + ' ms ' + where + '; synchronous code cannot be interrupted, so the process is killed' };
   const kill = () => process.kill(process.pid, 'SIGKILL');
-  // Written asynchronously, and the kill does not wait long for it: a log reader that has stalled must not hold the process.
+  // Written asynchronously, and the kill waits a second at most for it: a log reader that has
+  // stalled must not hold the process. Partial writes and EAGAIN (a non-blocking pipe) are retried.
   setTimeout(kill, 1000);
   // On a line of its own, whatever a cut-off batch left on the last one.
-  write(fd, '\\n' + JSON.stringify(line) + '\\n', kill);
+  const bytes = Buffer.from('\\n' + JSON.stringify(line) + '\\n');
+  let offset = 0;
+  const writeRest = () => write(fd, bytes, offset, bytes.length - offset, null, (err, written) => {
+    if (err && err.code !== 'EAGAIN') return kill();
+    offset += err ? 0 : written;
+    if (offset >= bytes.length) return kill();
+    setTimeout(writeRest, 20);
+  });
+  writeRest();
 }, tickMs);
 `;
 
@@ -185,12 +194,18 @@ function createShared(options: HangWatchdogOptions): Shared {
     fields: FIELDS.map((_, i) => new Uint8Array(buffer, HEADER_BYTES + i * FIELD_BYTES, FIELD_BYTES)),
     users: 0,
     async close() {
-      clearInterval(heartbeat);
-      if (shared === state) shared = undefined;
-      contexts.clear();
+      stop();
       await worker.terminate();
     },
   };
+  const stop = () => {
+    clearInterval(heartbeat);
+    if (shared !== state) return;
+    shared = undefined;
+    contexts.clear();
+  };
+  // A worker that failed watches nothing: the next start makes a new one instead of joining it.
+  worker.once('exit', stop);
   shared = state;
   return state;
 }
