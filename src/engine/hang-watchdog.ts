@@ -45,8 +45,11 @@ function beat(state: Shared): void {
   Atomics.store(state.lastBeat, 0, monotonicNow());
 }
 
+/** Cut before joining: slicing a joined string copies all of it first, which a huge name would make costly. */
+const cut = (text: string) => (text.length > FIELD_CHARS ? text.slice(0, FIELD_CHARS) : text);
+
 function writeField(state: Shared, index: number, text: string): void {
-  const { written } = encoder.encodeInto(text.length > FIELD_CHARS ? text.slice(0, FIELD_CHARS) : text, state.fields[index]!);
+  const { written } = encoder.encodeInto(cut(text), state.fields[index]!);
   Atomics.store(state.slots, FIELD_LENGTHS + index, written);
 }
 
@@ -69,8 +72,8 @@ export interface CallSubject {
 
 function objectName(review: CallSubject): string {
   const generateName = review.object?.metadata?.generateName;
-  const name = review.name || (typeof generateName === 'string' ? `${generateName}*` : '');
-  return review.namespace ? `${review.namespace}/${name}` : name;
+  const name = cut(review.name || (typeof generateName === 'string' ? `${cut(generateName)}*` : ''));
+  return review.namespace ? `${cut(review.namespace)}/${name}` : name;
 }
 
 /**
