@@ -3,7 +3,7 @@
 import fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { SecureContextOptions } from 'node:tls';
 import { decodeAdmissionReview } from '../admission/review.js';
-import { encodeAdmissionReview, responseFromVerdict, verdictName } from '../admission/response.js';
+import { encodeAdmissionReview, responseFromVerdict } from '../admission/response.js';
 import type { AdmissionRequest } from '../admission/types.js';
 import type { PolicyEngine, ReviewOutcome } from '../engine/engine.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
@@ -11,6 +11,7 @@ import type { Logger } from '../log/logger.js';
 import type { TollgateMetrics } from '../metrics/metrics.js';
 import { parseReviewBody } from './json-body.js';
 import { Readiness, SHUTDOWN_CONDITION } from './readiness.js';
+import { reviewLogger } from './review-log.js';
 
 /** Largest review body accepted: object and oldObject can each be a few MiB (etcd's limit is 1.5 MiB). */
 export const MAX_REVIEW_BODY_BYTES = 16 * 1024 * 1024;
@@ -94,6 +95,7 @@ function fromFastifyError(error: FastifyError): TollgateError | undefined {
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { engine, logger, onReview } = options;
+  const logReview = reviewLogger(logger);
   const readiness = options.readiness ?? new Readiness();
   const timeouts: ServerTimeouts = {
     headersMs: HEADERS_TIMEOUT_MS,
@@ -178,7 +180,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const outcome = endpoint === 'mutate' ? await chain.mutate(admissionRequest) : await chain.validate(admissionRequest);
       const body = encodeAdmissionReview(apiVersion, responseFromVerdict(admissionRequest.uid, outcome.verdict));
       const durationMs = performance.now() - started;
-      logReview(logger, endpoint, admissionRequest, outcome, durationMs);
+      logReview(endpoint, admissionRequest, outcome, durationMs);
       onReview?.({ endpoint, request: admissionRequest, outcome, durationMs });
       return reply.type('application/json').send(body);
     };
@@ -214,29 +216,4 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
   }
   return app;
-}
-
-/** One info line per review: who, what, the verdict and how long it took; never the object. */
-function logReview(logger: Logger, endpoint: ReviewEndpoint, request: AdmissionRequest, outcome: ReviewOutcome, durationMs: number): void {
-  const verdict = outcome.verdict;
-  const name = request.name || (typeof request.object?.metadata?.generateName === 'string' ? `${request.object.metadata.generateName}*` : '');
-  // One object shape for every line (pino leaves out the fields that are undefined): building it
-  // with conditional spreads cost a shape transition per optional field per review.
-  logger.info(
-    {
-      uid: request.uid,
-      endpoint,
-      kind: `${request.kind.group ? `${request.kind.group}/` : ''}${request.kind.version}/${request.kind.kind}`,
-      subResource: request.subResource || undefined,
-      resource: `${request.namespace ? `${request.namespace}/` : ''}${name}`,
-      operation: request.operation,
-      dryRun: request.dryRun ? true : undefined,
-      verdict: verdictName(verdict),
-      reason: verdict.allowed ? undefined : (verdict.message ?? '').slice(0, 1024),
-      warnings: verdict.warnings.length > 0 ? verdict.warnings.length : undefined,
-      policies: outcome.policies.length,
-      durationMs: Math.round(durationMs * 1000) / 1000,
-    },
-    'review',
-  );
 }

@@ -4,12 +4,14 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 export type { Logger };
 
 /**
- * Lines are held until this many bytes (about 14 review lines) are waiting, then written in one
- * call. Unbatched, each line at a moderate rate was its own write on the thread pool with two
- * thread wake-ups: about 60 µs of CPU per review at 1,000 reviews/s, more than the review itself.
+ * Lines are held until this many characters (about 200 review lines) are waiting, then handed to
+ * the writer as one string: one write, and one trip to libuv's thread pool and back, for all of
+ * them. Unbatched, each line at a moderate rate was its own write with two thread wake-ups, about
+ * 60 µs of CPU per review at 1,000 reviews/s; at saturation 4 KiB batches still cost 4-5 µs a
+ * review in wake-ups (bench/, README "Performance").
  */
-export const LOG_BATCH_BYTES = 4096;
-/** A held line is written within this long (a tick), so a quiet server's lines still show promptly; warnings and errors at once; pino writes the rest at exit. */
+export const LOG_BATCH_BYTES = 64 * 1024;
+/** A held line is written within this long (a tick), so a quiet server's lines still show promptly; warnings and errors at once; what is held at exit is written then. */
 export const LOG_FLUSH_INTERVAL_MS = 100;
 
 /**
@@ -25,18 +27,42 @@ export function droppedLogLines(): number {
   return droppedLines;
 }
 
-/**
- * Flush ticks that still run after the last line. A tick that finds a write in flight does nothing
- * (sonic-boom's flush), so the next ones try again; after these, a quiet process writes nothing.
- */
-const FLUSH_TICKS_AFTER_LAST_LINE = 3;
 /** pino's level number for warn: lines at this level and above are written at once. */
 const WARN_LEVEL = 40;
 /** Warnings in a burst are written together: at most one immediate write per this many ms. */
 const URGENT_FLUSH_MIN_INTERVAL_MS = 10;
 
+/**
+ * What is held when the process ends is written then, synchronously, by one listener for every
+ * output (pino's own exit hook for the writer may already have run, so this flushes it again).
+ */
+const atExit = new Set<() => void>();
+process.once('exit', () => {
+  for (const flush of atExit) flush();
+});
+
+function countLines(chunk: string): number {
+  let lines = 0;
+  for (let at = chunk.indexOf('\n'); at !== -1; at = chunk.indexOf('\n', at + 1)) lines++;
+  return lines;
+}
+
+/** What pino writes to: one line per call. */
+export interface LineDestination {
+  write(line: string): void;
+  /** Writes what is held; `callback` once it is written. */
+  flush(callback?: (err?: Error) => void): void;
+  /** Writes what is held before returning (at exit: blocks while the reader takes it). */
+  flushSync(): void;
+  /** Writes what is held, then closes the file descriptor; 'close' once done. */
+  end(): void;
+  /** Each write that landed, with its byte count. */
+  on(event: 'write', listener: (bytes: number) => void): this;
+  once(event: 'close', listener: () => void): this;
+}
+
 export interface BatchedOutput {
-  stream: pino.DestinationStream;
+  stream: LineDestination;
   /** Told of every line, by createLogger's hook: warnings and worse go out at once, the rest within a tick. */
   lineWritten(level: number): void;
 }
@@ -46,44 +72,93 @@ export interface BatchedOutputOptions {
   flushIntervalMs?: number;
 }
 
-/** stdout (or another fd), written asynchronously in batches, holding at most `maxBufferBytes`. */
+/**
+ * stdout (or another fd), written asynchronously in batches, holding at most `maxBufferBytes`.
+ * Lines are gathered here and handed to sonic-boom (pino's own destination, which does the
+ * asynchronous writes, their retries on EAGAIN and the synchronous flush at exit) a batch at a
+ * time: sonic-boom's own batching measures the byte length of the whole pending batch on every
+ * line, which grows with the batch.
+ */
 export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): BatchedOutput {
-  const stream = pino.destination({ dest, sync: false, minLength: LOG_BATCH_BYTES, maxLength: options.maxBufferBytes ?? LOG_BUFFER_MAX_BYTES });
-  // pino writes one line per call, so one 'drop' is one line.
-  stream.on('drop', () => {
-    droppedLines++;
+  const maxBytes = options.maxBufferBytes ?? LOG_BUFFER_MAX_BYTES;
+  const writer = pino.destination({ dest, sync: false, minLength: 0, maxLength: maxBytes });
+  let held: string[] = [];
+  let heldChars = 0;
+  /** Bytes handed to the writer and not yet written: with what is held, what a stalled reader costs. */
+  let unwritten = 0;
+  // A backstop: the check in write() keeps within the limit first, line by line.
+  writer.on('drop', (chunk: string) => {
+    droppedLines += countLines(chunk);
   });
-  const flush = () => {
+  writer.on('write', (bytes: number) => {
+    unwritten = Math.max(0, unwritten - bytes);
+  });
+  const release = () => {
+    if (held.length === 0) return;
+    const chunk = held.length === 1 ? (held[0] as string) : held.join('');
+    held = [];
+    heldChars = 0;
+    unwritten += Buffer.byteLength(chunk);
     try {
-      stream.flush();
+      writer.write(chunk);
     } catch {
-      // The stream was closed (at exit) after this flush was due: pino wrote what it held then.
+      // The writer was closed (at exit) after this batch was due: it wrote what it held then.
     }
   };
   // Not sonic-boom's periodicFlush, which writes (an empty buffer) on every tick of an idle process.
-  let ticksLeft = 0;
-  const timer = setInterval(() => {
-    if (ticksLeft === 0) return;
-    ticksLeft--;
-    flush();
-  }, options.flushIntervalMs ?? LOG_FLUSH_INTERVAL_MS).unref();
-  stream.on('close', () => clearInterval(timer));
-  // A write that took longer than the ticks (a stalled reader) may leave less than a batch behind it:
-  // every write that lands re-arms a tick, which writes that rest or finds nothing and falls quiet.
-  stream.on('write', (bytes: number) => {
-    if (bytes > 0 && ticksLeft === 0) ticksLeft = 1;
-  });
+  const timer = setInterval(release, options.flushIntervalMs ?? LOG_FLUSH_INTERVAL_MS).unref();
+  writer.on('close', () => clearInterval(timer));
+  const flushAtExit = () => {
+    release();
+    try {
+      writer.flushSync();
+    } catch {
+      // Closed already, or the reader went away (EPIPE): nothing more can be written.
+    }
+  };
+  atExit.add(flushAtExit);
+  writer.on('close', () => atExit.delete(flushAtExit));
   let lastUrgentFlush = 0;
+  const stream: LineDestination = {
+    write(line: string) {
+      if (unwritten + heldChars + line.length > maxBytes) {
+        droppedLines++;
+        return;
+      }
+      held.push(line);
+      heldChars += line.length;
+      if (heldChars >= LOG_BATCH_BYTES) release();
+    },
+    flush(callback) {
+      release();
+      writer.flush(callback);
+    },
+    flushSync() {
+      release();
+      writer.flushSync();
+    },
+    end() {
+      release();
+      writer.end();
+    },
+    on(event, listener) {
+      writer.on(event, listener);
+      return stream;
+    },
+    once(event, listener) {
+      writer.once(event, listener);
+      return stream;
+    },
+  };
   return {
     stream,
     lineWritten(level) {
-      ticksLeft = FLUSH_TICKS_AFTER_LAST_LINE;
       if (level < WARN_LEVEL) return;
       // At once, but not a write per line when something warns on every review.
       const now = Date.now();
       if (now - lastUrgentFlush >= URGENT_FLUSH_MIN_INTERVAL_MS) {
         lastUrgentFlush = now;
-        flush();
+        release();
       }
     },
   };
