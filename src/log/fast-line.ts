@@ -8,23 +8,18 @@ import { pino, type Logger } from 'pino';
 const { chindingsSym, endSym, lsCacheSym, streamSym, timeSym } = pino.symbols;
 const INFO = 30;
 
-/** The pieces of a pino logger's state a line is made of (typed here: pino.symbols are plain `symbol`s). */
-interface PinoInternals {
-  levels: Record<number, string>;
-  time: () => string;
-  bindings: string;
-  end: string;
-  stream: { write(line: string): void };
-}
+/** A pino logger's state, under pino.symbols (plain `symbol`s to TypeScript). */
+type LoggerState = Record<symbol, unknown>;
 
-function internalsOf(logger: Logger): PinoInternals | undefined {
-  const state = logger as unknown as Record<symbol, unknown>;
-  const levels = state[lsCacheSym] as Record<number, unknown> | undefined;
-  const stream = state[streamSym] as { write?: unknown } | undefined;
-  const [time, bindings, end] = [state[timeSym], state[chindingsSym], state[endSym]];
-  if (typeof levels?.[INFO] !== 'string' || typeof time !== 'function' || typeof bindings !== 'string' || typeof end !== 'string') return undefined;
-  if (typeof stream?.write !== 'function') return undefined;
-  return { levels: levels as Record<number, string>, time: time as () => string, bindings, end, stream: stream as PinoInternals['stream'] };
+/** What a line is made of, read from the state at each line: a child's bindings, a level change or a new stream count at once. */
+function pieces(state: LoggerState): { level: unknown; time: unknown; bindings: unknown; end: unknown; stream: unknown } {
+  return {
+    level: (state[lsCacheSym] as Record<number, unknown> | undefined)?.[INFO],
+    time: state[timeSym],
+    bindings: state[chindingsSym],
+    end: state[endSym],
+    stream: state[streamSym],
+  };
 }
 
 /**
@@ -35,14 +30,15 @@ export type InfoLineWriter = (members: string, message: string) => void;
 
 /** The fast writer for `logger`; a logger that is not pino's own (a test double) gets one that parses the members and calls `info`. */
 export function infoLineWriter(logger: Logger): InfoLineWriter {
-  const internals = internalsOf(logger);
-  if (!internals) return (members, message) => logger.info(JSON.parse(`{${members.slice(1)}}`) as object, message);
-  const { levels, time, end } = internals;
-  const state = logger as unknown as Record<symbol, unknown>;
+  const state = logger as unknown as LoggerState;
+  const { level, time, bindings, end, stream } = pieces(state);
+  const isPino =
+    typeof level === 'string' && typeof time === 'function' && typeof bindings === 'string' && typeof end === 'string' && typeof (stream as { write?: unknown } | undefined)?.write === 'function';
+  if (!isPino) return (members, message) => logger.info(JSON.parse(`{${members.slice(1)}}`) as object, message);
   return (members, message) => {
     if (logger.levelVal > INFO) return;
-    // Bindings and stream are read at each line: a child logger's, or a stream pino swapped in, must count.
-    const line = levels[INFO] + time() + (state[chindingsSym] as string) + members + ',"msg":' + JSON.stringify(message) + end;
-    (state[streamSym] as PinoInternals['stream']).write(line);
+    const line =
+      (state[lsCacheSym] as Record<number, string>)[INFO] + (state[timeSym] as () => string)() + (state[chindingsSym] as string) + members + ',"msg":' + JSON.stringify(message) + (state[endSym] as string);
+    (state[streamSym] as { write(line: string): void }).write(line);
   };
 }
