@@ -10,27 +10,30 @@ import { Worker } from 'node:worker_threads';
 /** Past this long without a turn of the event loop the process is killed; above the webhooks' timeoutSeconds (3 and 5 s in manifests/). */
 export const DEFAULT_MAX_BLOCKED_SECONDS = 10;
 
-// The shared memory: the monotonic time of the last heartbeat (ns, a BigInt64 at byte 0); Int32
-// slots from byte 8 (inside a policy call now; any policy called yet; the byte length of each
-// field); then the fields of the last policy call, each in its own slice: no separator that a
-// uid or a name could carry, so nothing a client wrote can pose as another field.
+// The shared memory: Int32 slots (inside a policy call now; any policy called yet; a count of
+// heartbeats; the byte length of each field), then the fields of the last policy call, each in its
+// own slice: no separator that a uid or a name could carry, so nothing a client wrote can pose as
+// another field.
 const INSIDE = 0;
 const CALLED = 1;
-const FIELD_LENGTHS = 2;
+const BEATS = 2;
+const FIELD_LENGTHS = 3;
 const FIELDS = ['policy', 'uid', 'object', 'context'] as const;
-const SLOTS_OFFSET = 8;
-const HEADER_BYTES = SLOTS_OFFSET + 4 * (FIELD_LENGTHS + FIELDS.length);
+const [POLICY, UID, OBJECT, CONTEXT] = [0, 1, 2, 3];
+const SLOTS = FIELD_LENGTHS + FIELDS.length;
+const HEADER_BYTES = 4 * SLOTS;
 /** Characters kept of each field; three bytes each at most in UTF-8 (a lone surrogate becomes three). */
 const FIELD_CHARS = 256;
 const FIELD_BYTES = FIELD_CHARS * 3;
 
-/** Monotonic and the same in every thread, unlike Date.now(); taken now, so that a policy replacing it later cannot fool the watchdog. */
-const monotonicNow = process.hrtime.bigint;
+/** Taken now, so that a policy replacing them later cannot fool the watchdog. */
+const { add: atomicAdd, store: atomicStore } = Atomics;
 
 interface Shared {
-  lastBeat: BigInt64Array;
   slots: Int32Array;
   fields: Uint8Array[];
+  /** What the fields hold now, to write a field only when it changes (a review's policies share its uid and name). */
+  written: { policy?: string | undefined; subject?: CallSubject | undefined; uid?: string | undefined };
   /** Users of the one watchdog (commands run in one process share it). */
   users: number;
   close(): Promise<void>;
@@ -41,8 +44,12 @@ const encoder = new TextEncoder();
 /** What a review is part of, by uid, for the watchdog's line: `tollgate check` names the manifest. */
 const contexts = new Map<string, string>();
 
+/**
+ * A heartbeat is a count, not a time: the watching thread notes when it last saw the count move, by
+ * its own clock, so a beat costs one atomic add (policy calls beat twice each, on every review).
+ */
 function beat(state: Shared): void {
-  Atomics.store(state.lastBeat, 0, monotonicNow());
+  atomicAdd(state.slots, BEATS, 1);
 }
 
 /** Cut before joining: slicing a joined string copies all of it first, which a huge name would make costly. */
@@ -50,12 +57,15 @@ const cut = (text: string) => (text.length > FIELD_CHARS ? text.slice(0, FIELD_C
 
 function writeField(state: Shared, index: number, text: string): void {
   const { written } = encoder.encodeInto(cut(text), state.fields[index]!);
-  Atomics.store(state.slots, FIELD_LENGTHS + index, written);
+  atomicStore(state.slots, FIELD_LENGTHS + index, written);
 }
 
 /** Names what the review `uid` is part of (a manifest's file and document), until forgotten. */
 export function noteReviewContext(uid: string, context: string): void {
-  if (shared) contexts.set(uid, context);
+  if (!shared) return;
+  contexts.set(uid, context);
+  // Written again at the next call, even for a review already seen.
+  shared.written.subject = undefined;
 }
 
 export function forgetReviewContext(uid: string): void {
@@ -85,12 +95,20 @@ function objectName(review: CallSubject): string {
 export function enterPolicyCall(policy: string, review?: CallSubject): void {
   const state = shared;
   if (!state) return;
-  writeField(state, 0, policy);
-  writeField(state, 1, review?.uid ?? '');
-  writeField(state, 2, review ? objectName(review) : '');
-  writeField(state, 3, review ? (contexts.get(review.uid) ?? '') : '');
-  Atomics.store(state.slots, CALLED, 1);
-  Atomics.store(state.slots, INSIDE, 1);
+  const { written } = state;
+  if (policy !== written.policy) {
+    writeField(state, POLICY, policy);
+    written.policy = policy;
+  }
+  if (review !== written.subject || review?.uid !== written.uid) {
+    writeField(state, UID, review?.uid ?? '');
+    writeField(state, OBJECT, review ? objectName(review) : '');
+    writeField(state, CONTEXT, review ? (contexts.get(review.uid) ?? '') : '');
+    written.subject = review;
+    written.uid = review?.uid;
+  }
+  atomicStore(state.slots, CALLED, 1);
+  atomicStore(state.slots, INSIDE, 1);
   beat(state);
 }
 
@@ -98,7 +116,7 @@ export function enterPolicyCall(policy: string, review?: CallSubject): void {
 export function leavePolicyCall(): void {
   const state = shared;
   if (!state) return;
-  Atomics.store(state.slots, INSIDE, 0);
+  atomicStore(state.slots, INSIDE, 0);
   beat(state);
 }
 
@@ -107,13 +125,22 @@ const WATCHER = `
 const { workerData } = require('node:worker_threads');
 const { write } = require('node:fs');
 const { buffer, limitMs, tickMs, fd, names } = workerData;
-const lastBeat = new BigInt64Array(buffer, 0, 1);
-const slots = new Int32Array(buffer, ${SLOTS_OFFSET}, ${FIELD_LENGTHS + FIELDS.length});
+const slots = new Int32Array(buffer, 0, ${SLOTS});
 const fields = names.map((_, i) => new Uint8Array(buffer, ${HEADER_BYTES} + i * ${FIELD_BYTES}, ${FIELD_BYTES}));
-// The last beat came up to a tick before the loop stopped: only past limit + tick is a block of at least the limit certain.
+// The last beat came up to a tick before the loop stopped, and was seen here up to a tick after it:
+// only past limit + tick since the count last moved is a block of at least the limit certain.
 const limitNs = BigInt(Math.ceil(limitMs + tickMs)) * 1000000n;
+let beats = Atomics.load(slots, ${BEATS});
+let movedAt = process.hrtime.bigint();
 const timer = setInterval(() => {
-  const blockedNs = process.hrtime.bigint() - Atomics.load(lastBeat, 0);
+  const now = process.hrtime.bigint();
+  const count = Atomics.load(slots, ${BEATS});
+  if (count !== beats) {
+    beats = count;
+    movedAt = now;
+    return;
+  }
+  const blockedNs = now - movedAt;
   if (blockedNs < limitNs) return;
   clearInterval(timer);
   const blockedMs = Number(blockedNs / 1000000n);
@@ -188,13 +215,12 @@ function createShared(options: HangWatchdogOptions): Shared {
   });
   worker.unref();
   worker.on('error', (err) => options.onFailure?.(err));
-  const lastBeat = new BigInt64Array(buffer, 0, 1);
-  Atomics.store(lastBeat, 0, monotonicNow());
-  const heartbeat = setInterval(() => Atomics.store(lastBeat, 0, monotonicNow()), tickMs).unref();
+  const slots = new Int32Array(buffer, 0, SLOTS);
+  const heartbeat = setInterval(() => atomicAdd(slots, BEATS, 1), tickMs).unref();
   const state: Shared = {
-    lastBeat,
-    slots: new Int32Array(buffer, SLOTS_OFFSET, FIELD_LENGTHS + FIELDS.length),
+    slots,
     fields: FIELDS.map((_, i) => new Uint8Array(buffer, HEADER_BYTES + i * FIELD_BYTES, FIELD_BYTES)),
+    written: {},
     users: 0,
     async close() {
       stop();
