@@ -7,7 +7,7 @@ import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { PolicyMode } from '../config/schema.js';
 import { copyPolicyOutput } from './copy.js';
-import { lazyDraft, withoutUnchanged } from './draft.js';
+import { lazyDraft, withoutUnchanged, type LazyDraft } from './draft.js';
 import { enterPolicyCall, leavePolicyCall } from './hang-watchdog.js';
 import type { LoadedMutatingPolicy, LoadedPolicy, LoadedValidatingPolicy } from './loader.js';
 import type { PolicyKind, PolicyLogger, Violation } from './policy.js';
@@ -128,6 +128,29 @@ function verdictOf(outcomes: PolicyOutcome[], failures: Map<PolicyOutcome, Loade
 /** A policy's answer, or what it threw or rejected with (which may be anything, `undefined` too). */
 type Settled = { answer: unknown } | { error: unknown };
 
+/** A mutating chain under way: the object as received, as the policies so far left it, and their outcomes. */
+interface MutatingRun {
+  request: AdmissionRequest;
+  original: KubernetesObject;
+  current: KubernetesObject | null;
+  outcomes: PolicyOutcome[];
+  failures: Map<PolicyOutcome, LoadedPolicy>;
+  /** The diff of the first change is the patch as long as no later policy changes the object. */
+  patchFromOriginal: JsonPatchOperation[] | undefined;
+}
+
+/** One mutating policy's call: its draft, and its answer (or what it threw) once settled. */
+interface MutatingCall {
+  policy: LoadedMutatingPolicy;
+  outcome: PolicyOutcome;
+  started: number;
+  lazy: LazyDraft | undefined;
+  draft: AdmissionRequest | undefined;
+  pending: boolean;
+  answer: unknown;
+  settled: Settled | undefined;
+}
+
 export interface PolicyEngineOptions {
   logger?: PolicyLogger;
 }
@@ -158,69 +181,111 @@ export class PolicyEngine {
    * object is diffed against the object exactly as received. No matching policy: no copy, no diff.
    */
   async mutate(request: AdmissionRequest): Promise<ReviewOutcome> {
+    return this.runMutating(request);
+  }
+
+  /**
+   * Runs every matching validating policy and reports all their violations together. Policies that
+   * answer synchronously are judged on the spot; only asynchronous answers are awaited (together).
+   */
+  async validate(request: AdmissionRequest): Promise<ReviewOutcome> {
+    return this.runValidating(request);
+  }
+
+  /**
+   * `mutate`, but the outcome itself when every policy answered synchronously, so that the server
+   * answers those reviews without a promise or a turn of the microtask queue. May also throw.
+   */
+  runMutating(request: AdmissionRequest): ReviewOutcome | Promise<ReviewOutcome> {
     const original = request.object ?? null;
-    const outcomes: PolicyOutcome[] = [];
-    const failures = new Map<PolicyOutcome, LoadedPolicy>();
-    let current = original;
-    // The diff of the first change is the patch as long as no later policy changes the object.
-    let patchFromOriginal: JsonPatchOperation[] | undefined;
-    if (original === null) return { verdict: { allowed: true, warnings: [] }, policies: outcomes, object: original };
+    if (original === null) return { verdict: { allowed: true, warnings: [] }, policies: [], object: original };
+    return this.continueMutating({ request, original, current: original, outcomes: [], failures: new Map(), patchFromOriginal: undefined }, 0);
+  }
 
-    for (const policy of this.mutating) {
-      if (!policy.matches(request)) continue;
-      const started = performance.now();
-      const outcome: PolicyOutcome = { policy: policy.name, kind: 'mutating', mode: policy.mode, result: 'unchanged', violations: [], warnings: [], durationMs: 0 };
-      try {
-        const lazy = lazyDraft(current as Record<string, unknown>);
-        const draft: AdmissionRequest = { ...request, object: lazy.object as KubernetesObject };
-        let answer: unknown;
-        let pending = false;
-        enterPolicyCall(policy.name, request);
-        try {
-          answer = withinBudget(policy.instance.mutate(draft), started, policy.timeoutMs);
-          // Reading `then` may run the policy's getter: decided here, inside the mark.
-          pending = isThenable(answer);
-        } finally {
-          leavePolicyCall();
-        }
-        const result = (pending ? await answer : answer) as { warnings?: unknown } | null | undefined;
-        // Reading what the policy left runs its getters, if it set any: marked as its code too.
-        enterPolicyCall(policy.name, request);
-        try {
-          if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
-          outcome.warnings = stringList(result?.warnings, 'warnings');
-          const edited = draft.object;
-          if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
-          // What the policy left unchanged is the very values of `current`: only the rest is diffed.
-          const settled = edited === lazy.object ? lazy.settle() : undefined;
-          // A replaced object is copied too: the policy may still hold it.
-          const next = settled?.object ?? copyPolicyOutput(edited);
-          const ops = compare(withoutUnchanged(current as Record<string, unknown>, settled?.unchanged), withoutUnchanged(next, settled?.unchanged)) as JsonPatchOperation[];
-          if (ops.length > 0) {
-            outcome.result = 'patched';
-            if (policy.mode === 'enforce') {
-              patchFromOriginal = current === original ? ops : undefined;
-              current = next as KubernetesObject;
-            } else if (policy.mode === 'warn') outcome.warnings.push('would change the object (mode: warn, not applied)');
-          }
-        } finally {
-          leavePolicyCall();
-        }
-      } catch (err) {
-        // Describing what the policy threw may run its getters.
-        enterPolicyCall(policy.name, request);
-        try {
-          this.recordFailure(outcome, policy, request, err, failures);
-        } finally {
-          leavePolicyCall();
-        }
+  /** The chain from policy `from` on: synchronously, until a policy answers with a promise. */
+  private continueMutating(run: MutatingRun, from: number): ReviewOutcome | Promise<ReviewOutcome> {
+    const policies = this.mutating;
+    for (let index = from; index < policies.length; index++) {
+      const policy = policies[index]!;
+      if (!policy.matches(run.request)) continue;
+      const call = this.callMutatingPolicy(run, policy);
+      if (call.pending) {
+        const next = (settled: Settled) => {
+          call.settled = settled;
+          return this.endMutatingCall(run, call) ? this.finishMutating(run) : this.continueMutating(run, index + 1);
+        };
+        return Promise.resolve(call.answer).then(
+          (answer: unknown) => next({ answer }),
+          (error: unknown) => next({ error }),
+        );
       }
-      outcome.durationMs = performance.now() - started;
-      outcomes.push(outcome);
-      if (outcome.result === 'error' && policy.failurePolicy === 'Fail' && policy.mode === 'enforce') break;
+      if (this.endMutatingCall(run, call)) break;
     }
+    return this.finishMutating(run);
+  }
 
-    let patch = patchFromOriginal;
+  /** Gives the policy its draft. What it answered, or threw, is in `settled`, unless it answered with a promise. */
+  private callMutatingPolicy(run: MutatingRun, policy: LoadedMutatingPolicy): MutatingCall {
+    const started = performance.now();
+    const outcome: PolicyOutcome = { policy: policy.name, kind: 'mutating', mode: policy.mode, result: 'unchanged', violations: [], warnings: [], durationMs: 0 };
+    const call: MutatingCall = { policy, outcome, started, lazy: undefined, draft: undefined, pending: false, answer: undefined, settled: undefined };
+    try {
+      call.lazy = lazyDraft(run.current as Record<string, unknown>);
+      call.draft = { ...run.request, object: call.lazy.object as KubernetesObject };
+      enterPolicyCall(policy.name, run.request);
+      try {
+        call.answer = withinBudget(policy.instance.mutate(call.draft), started, policy.timeoutMs);
+        // Reading `then` may run the policy's getter: decided here, inside the mark.
+        call.pending = isThenable(call.answer);
+      } finally {
+        leavePolicyCall();
+      }
+      if (!call.pending) call.settled = { answer: call.answer };
+    } catch (error) {
+      call.settled = { error };
+    }
+    return call;
+  }
+
+  /** Takes what the policy produced into the run, or records its failure; true when the chain stops here. */
+  private endMutatingCall(run: MutatingRun, call: MutatingCall): boolean {
+    const { policy, outcome, lazy, draft } = call;
+    // Reading what the policy left, or describing what it threw, runs its getters, if it set any: marked as its code too.
+    enterPolicyCall(policy.name, run.request);
+    try {
+      const settled = call.settled!;
+      if ('error' in settled) throw settled.error;
+      const result = settled.answer as { warnings?: unknown } | null | undefined;
+      if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
+      outcome.warnings = stringList(result?.warnings, 'warnings');
+      const edited = draft!.object;
+      if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
+      // What the policy left unchanged is the very values of `current`: only the rest is diffed.
+      const left = edited === lazy!.object ? lazy!.settle() : undefined;
+      // A replaced object is copied too: the policy may still hold it.
+      const next = left?.object ?? copyPolicyOutput(edited);
+      const current = run.current as Record<string, unknown>;
+      const ops = compare(withoutUnchanged(current, left?.unchanged), withoutUnchanged(next, left?.unchanged)) as JsonPatchOperation[];
+      if (ops.length > 0) {
+        outcome.result = 'patched';
+        if (policy.mode === 'enforce') {
+          run.patchFromOriginal = run.current === run.original ? ops : undefined;
+          run.current = next as KubernetesObject;
+        } else if (policy.mode === 'warn') outcome.warnings.push('would change the object (mode: warn, not applied)');
+      }
+    } catch (err) {
+      this.recordFailure(outcome, policy, run.request, err, run.failures);
+    } finally {
+      leavePolicyCall();
+    }
+    outcome.durationMs = performance.now() - call.started;
+    run.outcomes.push(outcome);
+    return outcome.result === 'error' && policy.failurePolicy === 'Fail' && policy.mode === 'enforce';
+  }
+
+  private finishMutating(run: MutatingRun): ReviewOutcome {
+    const { original, current, outcomes, failures } = run;
+    let patch = run.patchFromOriginal;
     if (current !== original && !patch) {
       try {
         patch = compare(original, current as KubernetesObject) as JsonPatchOperation[];
@@ -234,11 +299,8 @@ export class PolicyEngine {
     return { verdict, policies: outcomes, object: verdict.allowed ? current : original };
   }
 
-  /**
-   * Runs every matching validating policy and reports all their violations together. Policies that
-   * answer synchronously are judged on the spot; only asynchronous answers are awaited (together).
-   */
-  async validate(request: AdmissionRequest): Promise<ReviewOutcome> {
+  /** `validate`, but the outcome itself when every policy answered synchronously. May also throw. */
+  runValidating(request: AdmissionRequest): ReviewOutcome | Promise<ReviewOutcome> {
     const failures = new Map<PolicyOutcome, LoadedPolicy>();
     const outcomes: PolicyOutcome[] = [];
     let pending: Promise<void>[] | undefined;
@@ -272,8 +334,8 @@ export class PolicyEngine {
         leavePolicyCall();
       }
     }
-    if (pending) await Promise.all(pending);
-    return { verdict: verdictOf(outcomes, failures), policies: outcomes };
+    const finish = (): ReviewOutcome => ({ verdict: verdictOf(outcomes, failures), policies: outcomes });
+    return pending ? Promise.all(pending).then(finish) : finish();
   }
 
   /** Records one validating policy's answer (or its failure) in its outcome. */

@@ -4,7 +4,7 @@ import fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { SecureContextOptions } from 'node:tls';
 import { decodeAdmissionReview } from '../admission/review.js';
 import { encodeAdmissionReview, responseFromVerdict } from '../admission/response.js';
-import type { AdmissionRequest } from '../admission/types.js';
+import type { AdmissionApiVersion, AdmissionRequest } from '../admission/types.js';
 import type { PolicyEngine, ReviewOutcome } from '../engine/engine.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -172,20 +172,28 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     done();
   };
 
+  /** Encodes the answer, logs the review and counts it, and sends the answer. */
+  const answer = (endpoint: ReviewEndpoint, reply: FastifyReply, apiVersion: AdmissionApiVersion, request: AdmissionRequest, started: number, outcome: ReviewOutcome): void => {
+    const body = encodeAdmissionReview(apiVersion, responseFromVerdict(request.uid, outcome.verdict));
+    const durationMs = performance.now() - started;
+    logReview(endpoint, request, outcome, durationMs);
+    onReview?.({ endpoint, request, outcome, durationMs });
+    reply.type('application/json').send(body);
+  };
+  // Synchronous unless a policy answered with a promise: a review all of whose policies answer at
+  // once is answered in the same turn, with no promise for fastify to wait on.
   const reviewHandler = (endpoint: ReviewEndpoint) =>
-    async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    (request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined => {
       const started = performance.now();
       const { apiVersion, request: admissionRequest } = decodeAdmissionReview(request.body);
       const chain = engine.current;
-      const outcome = endpoint === 'mutate' ? await chain.mutate(admissionRequest) : await chain.validate(admissionRequest);
-      const body = encodeAdmissionReview(apiVersion, responseFromVerdict(admissionRequest.uid, outcome.verdict));
-      const durationMs = performance.now() - started;
-      logReview(endpoint, admissionRequest, outcome, durationMs);
-      onReview?.({ endpoint, request: admissionRequest, outcome, durationMs });
-      return reply.type('application/json').send(body);
+      const outcome = endpoint === 'mutate' ? chain.runMutating(admissionRequest) : chain.runValidating(admissionRequest);
+      if (outcome instanceof Promise) return outcome.then((settled) => answer(endpoint, reply, apiVersion, admissionRequest, started, settled));
+      answer(endpoint, reply, apiVersion, admissionRequest, started, outcome);
+      return undefined;
     };
 
-  const routes: Array<[string, 'GET' | 'POST', (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> | FastifyReply]> = [
+  const routes: Array<[string, 'GET' | 'POST', (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | void> | FastifyReply | undefined]> = [
     ['/mutate', 'POST', reviewHandler('mutate')],
     ['/validate', 'POST', reviewHandler('validate')],
     ['/healthz', 'GET', (_request, reply) => reply.type('text/plain').send('ok')],

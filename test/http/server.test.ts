@@ -46,6 +46,13 @@ describe('review endpoints', () => {
     expect(mutated.response.allowed).toBe(true);
   });
 
+  it('answers once: no warning from fastify of a reply sent twice, on either endpoint or the health checks', async () => {
+    const before = logs.lines().length;
+    for (const url of ['/validate', '/mutate']) expect((await post(url, reviewFor(pod(['nginx'])))).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect(logs.lines().slice(before).filter((line) => (line.level as number) >= 40)).toEqual([]);
+  });
+
   it('accepts a charset in the content type', async () => {
     expect((await post('/validate', reviewFor(pod(['nginx'])), { 'content-type': 'application/json; charset=utf-8' })).statusCode).toBe(200);
   });
