@@ -37,6 +37,13 @@ describe('lazyDraft', () => {
     expect(object).toEqual({ ...source(), metadata: { name: 'p', labels: { a: '2' } } });
   });
 
+  it('has no member of its own beyond the source\'s: its state is out of reach of Reflect.ownKeys', () => {
+    const draft = lazyDraft(source());
+    expect(Reflect.ownKeys(draft.object)).toEqual(['apiVersion', 'kind', 'metadata', 'spec']);
+    expect(Reflect.ownKeys(draft.object.metadata as object)).toEqual(['name', 'labels']);
+    expect(Object.getOwnPropertySymbols({ ...draft.object })).toEqual([]);
+  });
+
   it('counts a write and a delete as changes, and reads as JSON like the source', () => {
     const original = source();
     const written = lazyDraft(original);
