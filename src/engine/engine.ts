@@ -5,7 +5,7 @@ import fastJsonPatch from 'fast-json-patch';
 import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../admission/types.js';
 import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
-import type { PolicyMode } from '../config/schema.js';
+import type { FailurePolicy, PolicyMode } from '../config/schema.js';
 import { copyPolicyOutput } from './copy.js';
 import { lazyDraft, withoutUnchanged, type LazyDraft } from './draft.js';
 import { enterPolicyCall, leavePolicyCall } from './hang-watchdog.js';
@@ -25,6 +25,8 @@ export interface PolicyOutcome {
   violations: Violation[];
   warnings: string[];
   error?: { code: ErrorCode; message: string };
+  /** What an error of this policy does: Fail denies (in enforce mode), Ignore lets the request through with a warning. */
+  failurePolicy: FailurePolicy;
   durationMs: number;
 }
 
@@ -78,15 +80,18 @@ function stringList(value: unknown, field: string): string[] {
   return value;
 }
 
-/** Checks what `validate` returned; anything malformed is an error, never a silent allow. */
-function normaliseValidation(result: unknown): { allowed: boolean; violations: Violation[]; warnings: string[] } {
-  if (result === undefined || result === null) return { allowed: true, violations: [], warnings: [] };
+/** Takes what `validate` returned into the outcome; anything malformed is an error (thrown), never a silent allow. */
+function judgeValidation(outcome: PolicyOutcome, result: unknown): void {
+  if (result === undefined || result === null) return;
   if (typeof result !== 'object' || typeof (result as { allowed?: unknown }).allowed !== 'boolean') {
     throw badResult('something other than { allowed: boolean, ... }');
   }
   const { allowed, message, violations, warnings } = result as Record<string, unknown>;
   const warningList = stringList(warnings, 'warnings');
-  if (allowed) return { allowed: true, violations: [], warnings: warningList };
+  if (allowed) {
+    outcome.warnings = warningList;
+    return;
+  }
   if (violations !== undefined) {
     const valid =
       Array.isArray(violations) &&
@@ -95,9 +100,10 @@ function normaliseValidation(result: unknown): { allowed: boolean; violations: V
         (v) => typeof v === 'object' && v !== null && typeof v.message === 'string' && (v.path === undefined || typeof v.path === 'string'),
       );
     if (!valid) throw badResult('violations that are not a non-empty list of { message, path? }');
-    return { allowed: false, violations: violations as Violation[], warnings: warningList };
   }
-  return { allowed: false, violations: [{ message: typeof message === 'string' && message !== '' ? message : 'denied' }], warnings: warningList };
+  outcome.warnings = warningList;
+  outcome.result = 'denied';
+  outcome.violations = violations !== undefined ? (violations as Violation[]) : [{ message: typeof message === 'string' && message !== '' ? message : 'denied' }];
 }
 
 export function formatViolation(policy: string, violation: Violation): string {
@@ -105,13 +111,13 @@ export function formatViolation(policy: string, violation: Violation): string {
 }
 
 /** Folds the outcomes into one verdict: enforce-mode violations and fail-closed errors deny. */
-function verdictOf(outcomes: PolicyOutcome[], failures: Map<PolicyOutcome, LoadedPolicy>, patch?: JsonPatchOperation[]): Verdict {
+function verdictOf(outcomes: PolicyOutcome[], patch?: JsonPatchOperation[]): Verdict {
   const reasons: string[] = [];
   const warnings: string[] = [];
   for (const outcome of outcomes) {
     for (const w of outcome.warnings) warnings.push(`[${outcome.policy}] ${w}`);
     if (outcome.result === 'error' && outcome.error) {
-      const failClosed = failures.get(outcome)?.failurePolicy !== 'Ignore';
+      const failClosed = outcome.failurePolicy !== 'Ignore';
       const text = `[${outcome.policy}] policy failed: ${outcome.error.message}`;
       if (outcome.mode === 'enforce' && failClosed) reasons.push(text);
       else if (outcome.mode !== 'audit') warnings.push(`${text} (ignored)`);
@@ -134,7 +140,6 @@ interface MutatingRun {
   original: KubernetesObject;
   current: KubernetesObject | null;
   outcomes: PolicyOutcome[];
-  failures: Map<PolicyOutcome, LoadedPolicy>;
   /** The diff of the first change is the patch as long as no later policy changes the object. */
   patchFromOriginal: JsonPatchOperation[] | undefined;
 }
@@ -166,12 +171,11 @@ export class PolicyEngine {
     this.logger = options.logger;
   }
 
-  /** Marks the outcome failed, remembers which policy's failurePolicy applies, and logs it. */
-  private recordFailure(outcome: PolicyOutcome, policy: LoadedPolicy, request: AdmissionRequest, err: unknown, failures: Map<PolicyOutcome, LoadedPolicy>): void {
+  /** Marks the outcome failed and logs it. */
+  private recordFailure(outcome: PolicyOutcome, policy: LoadedPolicy, request: AdmissionRequest, err: unknown): void {
     const error = errorOf(err);
     outcome.result = 'error';
     outcome.error = error;
-    failures.set(outcome, policy);
     this.logger?.warn({ policy: policy.name, uid: request.uid, code: error.code, reason: error.message, failurePolicy: policy.failurePolicy }, 'policy failed');
   }
 
@@ -199,7 +203,7 @@ export class PolicyEngine {
   runMutating(request: AdmissionRequest): ReviewOutcome | Promise<ReviewOutcome> {
     const original = request.object ?? null;
     if (original === null) return { verdict: { allowed: true, warnings: [] }, policies: [], object: original };
-    return this.continueMutating({ request, original, current: original, outcomes: [], failures: new Map(), patchFromOriginal: undefined }, 0);
+    return this.continueMutating({ request, original, current: original, outcomes: [], patchFromOriginal: undefined }, 0);
   }
 
   /** The chain from policy `from` on: synchronously, until a policy answers with a promise. */
@@ -227,7 +231,7 @@ export class PolicyEngine {
   /** Gives the policy its draft. What it answered, or threw, is in `settled`, unless it answered with a promise. */
   private callMutatingPolicy(run: MutatingRun, policy: LoadedMutatingPolicy): MutatingCall {
     const started = performance.now();
-    const outcome: PolicyOutcome = { policy: policy.name, kind: 'mutating', mode: policy.mode, result: 'unchanged', violations: [], warnings: [], durationMs: 0 };
+    const outcome: PolicyOutcome = { policy: policy.name, kind: 'mutating', mode: policy.mode, result: 'unchanged', violations: [], warnings: [], failurePolicy: policy.failurePolicy, durationMs: 0 };
     const call: MutatingCall = { policy, outcome, started, lazy: undefined, draft: undefined, pending: false, answer: undefined, settled: undefined };
     try {
       call.lazy = lazyDraft(run.current as Record<string, unknown>);
@@ -274,7 +278,7 @@ export class PolicyEngine {
         } else if (policy.mode === 'warn') outcome.warnings.push('would change the object (mode: warn, not applied)');
       }
     } catch (err) {
-      this.recordFailure(outcome, policy, run.request, err, run.failures);
+      this.recordFailure(outcome, policy, run.request, err);
     } finally {
       leavePolicyCall();
     }
@@ -284,82 +288,74 @@ export class PolicyEngine {
   }
 
   private finishMutating(run: MutatingRun): ReviewOutcome {
-    const { original, current, outcomes, failures } = run;
+    const { original, current, outcomes } = run;
     let patch = run.patchFromOriginal;
     if (current !== original && !patch) {
       try {
         patch = compare(original, current as KubernetesObject) as JsonPatchOperation[];
       } catch (err) {
-        const outcome: PolicyOutcome = { policy: 'tollgate', kind: 'mutating', mode: 'enforce', result: 'error', violations: [], warnings: [], error: errorOf(err), durationMs: 0 };
+        const outcome: PolicyOutcome = { policy: 'tollgate', kind: 'mutating', mode: 'enforce', result: 'error', violations: [], warnings: [], error: errorOf(err), failurePolicy: 'Fail', durationMs: 0 };
         outcomes.push(outcome);
-        return { verdict: verdictOf(outcomes, failures), policies: outcomes, object: original };
+        return { verdict: verdictOf(outcomes), policies: outcomes, object: original };
       }
     }
-    const verdict = verdictOf(outcomes, failures, patch);
+    const verdict = verdictOf(outcomes, patch);
     return { verdict, policies: outcomes, object: verdict.allowed ? current : original };
   }
 
   /** `validate`, but the outcome itself when every policy answered synchronously. May also throw. */
   runValidating(request: AdmissionRequest): ReviewOutcome | Promise<ReviewOutcome> {
-    const failures = new Map<PolicyOutcome, LoadedPolicy>();
     const outcomes: PolicyOutcome[] = [];
     let pending: Promise<void>[] | undefined;
     for (const policy of this.validating) {
       if (!policy.matches(request)) continue;
       const started = performance.now();
-      const outcome: PolicyOutcome = { policy: policy.name, kind: 'validating', mode: policy.mode, result: 'allowed', violations: [], warnings: [], durationMs: 0 };
+      const outcome: PolicyOutcome = { policy: policy.name, kind: 'validating', mode: policy.mode, result: 'allowed', violations: [], warnings: [], failurePolicy: policy.failurePolicy, durationMs: 0 };
       outcomes.push(outcome);
-      const settle = (settled: Settled) => this.settleValidation(outcome, policy, request, failures, started, settled);
-      // Judging the answer runs the policy's getters, if it set any: marked as its code too.
-      const settleLater = (settled: Settled) => {
-        enterPolicyCall(policy.name, request);
-        try {
-          settle(settled);
-        } finally {
-          leavePolicyCall();
-        }
-      };
       enterPolicyCall(policy.name, request);
       try {
         let answer: unknown;
         try {
           answer = withinBudget(policy.instance.validate(request), started, policy.timeoutMs);
         } catch (error) {
-          settle({ error });
+          this.settleValidation(outcome, policy, request, started, true, error);
           continue;
         }
-        if (isThenable(answer)) (pending ??= []).push(Promise.resolve(answer).then((result) => settleLater({ answer: result }), (error: unknown) => settleLater({ error })));
-        else settle({ answer });
+        if (isThenable(answer)) (pending ??= []).push(this.settleValidationLater(outcome, policy, request, started, answer));
+        else this.settleValidation(outcome, policy, request, started, false, answer);
       } finally {
         leavePolicyCall();
       }
     }
-    const finish = (): ReviewOutcome => ({ verdict: verdictOf(outcomes, failures), policies: outcomes });
-    return pending ? Promise.all(pending).then(finish) : finish();
+    return pending ? Promise.all(pending).then(() => ({ verdict: verdictOf(outcomes), policies: outcomes })) : { verdict: verdictOf(outcomes), policies: outcomes };
   }
 
-  /** Records one validating policy's answer (or its failure) in its outcome. */
-  private settleValidation(
-    outcome: PolicyOutcome,
-    policy: LoadedValidatingPolicy,
-    request: AdmissionRequest,
-    failures: Map<PolicyOutcome, LoadedPolicy>,
-    started: number,
-    settled: Settled,
-  ): void {
+  /** Records one validating policy's answer, or what it threw (`failed`), in its outcome. */
+  private settleValidation(outcome: PolicyOutcome, policy: LoadedValidatingPolicy, request: AdmissionRequest, started: number, failed: boolean, value: unknown): void {
     try {
       // A rejection with no reason (even `undefined`) is still a failure, never an allow.
-      if ('error' in settled) throw settled.error;
-      const result = normaliseValidation(settled.answer);
-      outcome.warnings = result.warnings;
-      if (!result.allowed) {
-        outcome.result = 'denied';
-        outcome.violations = result.violations;
-      }
+      if (failed) throw value;
+      judgeValidation(outcome, value);
     } catch (err) {
-      this.recordFailure(outcome, policy, request, err, failures);
+      this.recordFailure(outcome, policy, request, err);
     }
     outcome.durationMs = performance.now() - started;
+  }
+
+  /** settleValidation once the answer settles; judging it runs the policy's getters, if it set any: marked as its code too. */
+  private settleValidationLater(outcome: PolicyOutcome, policy: LoadedValidatingPolicy, request: AdmissionRequest, started: number, answer: PromiseLike<unknown>): Promise<void> {
+    const settle = (failed: boolean, value: unknown) => {
+      enterPolicyCall(policy.name, request);
+      try {
+        this.settleValidation(outcome, policy, request, started, failed, value);
+      } finally {
+        leavePolicyCall();
+      }
+    };
+    return Promise.resolve(answer).then(
+      (result) => settle(false, result),
+      (error: unknown) => settle(true, error),
+    );
   }
 
   /**
