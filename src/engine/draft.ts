@@ -29,6 +29,8 @@ const COMMON_MEMBERS = [
 
 interface DraftState {
   source: JsonRecord;
+  /** Members the source has: a settled draft with all of them, each the source's own value, is the source. */
+  sourceMembers: number;
   level: number;
   /** Level-1 drafts made when their member was first touched, by member name. */
   children?: Map<string, Draft>;
@@ -36,12 +38,6 @@ interface DraftState {
   copies?: Map<string, unknown>;
   /** Members the policy assigned through the accessor (undefined included), as opposed to redefined. */
   assigned?: Set<string>;
-}
-
-/** What a policy left unchanged (never touched, or equal to the source): whole members, and inside read members, theirs. */
-export interface Unchanged {
-  members: Set<string>;
-  inside: Map<string, Unchanged>;
 }
 
 interface Accessors {
@@ -156,10 +152,11 @@ class Draft {
 
   constructor(source: JsonRecord, level: number) {
     const draft: JsonRecord = {};
-    this.state = { source, level };
+    const keys = Object.keys(source);
+    this.state = { source, sourceMembers: keys.length, level };
     DraftStamp.stamp(draft, this.state);
     let dataMembers = 0;
-    for (const key of Object.keys(source)) {
+    for (const key of keys) {
       const value = source[key];
       const pair = typeof value === 'object' && value !== null ? accessorsFor(key) : undefined;
       if (!pair) {
@@ -177,32 +174,33 @@ class Draft {
   }
 
   /**
-   * The object the policy produced, as a new plain object, and what it left unchanged. Nothing in
-   * it is an object the policy holds: a member equal to the source's is the source's value, and
-   * any other touched member is copied again, so that an edit the policy makes after it has
-   * answered (from a timer, say) changes neither the patch nor the object. (A policy that digs the
+   * The object the policy produced, as a new plain object. Nothing in it is an object the policy
+   * holds: a member equal to the source's is the source's very value, and any other touched member
+   * is copied again, so that an edit the policy makes after it has answered (from a timer, say)
+   * changes neither the patch nor the object. A draft left wholly unchanged settles into its source.
+   * The diff passes over every member that is the source's value at once (fast-json-patch's compare
+   * skips members identical on both sides), so only what changed is walked. (A policy that digs the
    * source out of the draft's hidden state can still reach it; policy code is trusted: SECURITY.md.)
    */
-  settle(): { object: JsonRecord; unchanged: Unchanged } {
-    const unchanged: Unchanged = { members: new Set(), inside: new Map() };
+  settle(): JsonRecord {
     const result: JsonRecord = {};
-    const { source, children, copies, assigned } = this.state;
+    const { source, sourceMembers, children, copies, assigned } = this.state;
+    let changed = false;
+    let kept = 0;
     for (const key of Object.keys(this.object)) {
       const descriptor = Object.getOwnPropertyDescriptor(this.object, key);
       const ours = descriptor?.get !== undefined && descriptor.get === accessors.get(key)?.get;
-      const child = children?.get(key);
+      const inSource = Object.hasOwn(source, key);
       let value: unknown;
       if (ours && !copies?.has(key)) {
         // Never read, written or deleted: the source's own value, which nothing edits.
         value = source[key];
-        unchanged.members.add(key);
       } else {
         value = ours ? copies?.get(key) : descriptor && 'value' in descriptor ? descriptor.value : this.object[key];
+        const child = children?.get(key);
         if (child && value === child.object) {
-          // Read as a lazy draft and still in place: what inside it was not touched is unchanged too.
-          const settled = child.settle();
-          value = settled.object;
-          unchanged.inside.set(key, settled.unchanged);
+          // Read as a lazy draft and still in place: what inside it was not touched is the source's too.
+          value = child.settle();
         } else {
           // Object.defineProperty(draft, key, { writable: false }) on an accessor leaves undefined, where
           // on a plain object it would keep the value and lock it: refuse rather than patch a removal.
@@ -211,18 +209,15 @@ class Draft {
             throw new TypeError(`member "${key}" of request.object was redefined without a value; give Object.defineProperty a full descriptor, or delete the member`);
           }
           // A member the policy only read (the containers, for a policy that adds an annotation) is
-          // the source's value again, and is not diffed; only what differs is copied for the result.
-          if (Object.hasOwn(source, key) && sameJson(value, source[key])) {
-            value = source[key];
-            unchanged.members.add(key);
-          } else {
-            value = copyPolicyOutput(value);
-          }
+          // the source's value again; only what differs is copied for the result.
+          value = inSource && sameJson(value, source[key]) ? source[key] : copyPolicyOutput(value);
         }
       }
+      if (inSource) kept++;
+      if (!inSource || value !== source[key]) changed = true;
       addData(result, key, value);
     }
-    return { object: result, unchanged };
+    return changed || kept !== sourceMembers ? result : source;
   }
 }
 
@@ -230,30 +225,17 @@ export interface LazyDraft {
   /** Give this to the policy as `request.object`. */
   readonly object: JsonRecord;
   /**
-   * After the policy: the object it produced, as a new object whose unchanged members are the
-   * source's own values, and which members those were. Call once, when the policy has answered.
+   * After the policy: the object it produced, a new object whose unchanged members are the
+   * source's own values (or the source itself, when nothing changed). Call once, when the policy has answered.
    */
-  settle(): { object: JsonRecord; unchanged: Unchanged };
+  settle(): JsonRecord;
 }
 
 export function lazyDraft(source: JsonRecord): LazyDraft {
   // An object without the plain prototype (a YAML reader's, say) is copied whole, as before.
   if (!isPlainRecord(source)) {
     const object = copyJson(source);
-    return { object, settle: () => ({ object: copyPolicyOutput(object), unchanged: { members: new Set(), inside: new Map() } }) };
+    return { object, settle: () => copyPolicyOutput(object) };
   }
   return new Draft(source, 0);
-}
-
-/** The object without what `unchanged` names, for diffing only what may have changed. */
-export function withoutUnchanged(object: JsonRecord, unchanged: Unchanged | undefined): JsonRecord {
-  if (!unchanged || (unchanged.members.size === 0 && unchanged.inside.size === 0)) return object;
-  const rest: JsonRecord = {};
-  for (const key of Object.keys(object)) {
-    if (unchanged.members.has(key)) continue;
-    const inside = unchanged.inside.get(key);
-    const value = object[key];
-    addData(rest, key, inside && isPlainRecord(value) ? withoutUnchanged(value, inside) : value);
-  }
-  return rest;
 }

@@ -7,7 +7,7 @@ import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { FailurePolicy, PolicyMode } from '../config/schema.js';
 import { copyPolicyOutput } from './copy.js';
-import { lazyDraft, withoutUnchanged, type LazyDraft } from './draft.js';
+import { lazyDraft, type LazyDraft } from './draft.js';
 import { enterPolicyCall, leavePolicyCall } from './hang-watchdog.js';
 import type { LoadedMutatingPolicy, LoadedPolicy, LoadedValidatingPolicy } from './loader.js';
 import type { PolicyKind, PolicyLogger, Violation } from './policy.js';
@@ -264,12 +264,10 @@ export class PolicyEngine {
       outcome.warnings = stringList(result?.warnings, 'warnings');
       const edited = draft!.object;
       if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
-      // What the policy left unchanged is the very values of `current`: only the rest is diffed.
-      const left = edited === lazy!.object ? lazy!.settle() : undefined;
+      // What the policy left unchanged is the very values of `current`, which the diff passes over.
       // A replaced object is copied too: the policy may still hold it.
-      const next = left?.object ?? copyPolicyOutput(edited);
-      const current = run.current as Record<string, unknown>;
-      const ops = compare(withoutUnchanged(current, left?.unchanged), withoutUnchanged(next, left?.unchanged)) as JsonPatchOperation[];
+      const next = edited === lazy!.object ? lazy!.settle() : copyPolicyOutput(edited);
+      const ops = compare(run.current as Record<string, unknown>, next) as JsonPatchOperation[];
       if (ops.length > 0) {
         outcome.result = 'patched';
         if (policy.mode === 'enforce') {

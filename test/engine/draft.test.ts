@@ -1,9 +1,9 @@
 // The lazily copied object a mutating policy edits: members are copied on first touch, the source
-// is never edited, and what was never touched is reported so that only the rest is diffed.
+// is never edited, and what was left unchanged settles into the source's own values, which the diff passes over.
 import fastJsonPatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { PolicyEngine } from '../../src/engine/engine.js';
-import { lazyDraft, withoutUnchanged, type Unchanged } from '../../src/engine/draft.js';
+import { lazyDraft } from '../../src/engine/draft.js';
 import { mutating } from '../helpers/policies.js';
 import { pod, requestFor } from '../helpers/reviews.js';
 import type { KubernetesObject } from '../../src/admission/types.js';
@@ -13,8 +13,6 @@ function labelsOf(object: KubernetesObject | null | undefined): Record<string, s
   object!.metadata.labels ??= {};
   return object!.metadata.labels;
 }
-
-const members = (unchanged: Unchanged) => [...unchanged.members].sort();
 
 /** A second policy in the chain, answering once the first one's late edit (a 1 ms timer) has run. */
 const answersAfterLateEdits = () => mutating('slow', () => new Promise<void>((resolve) => setTimeout(resolve, 20)));
@@ -27,13 +25,11 @@ describe('lazyDraft', () => {
     const draft = lazyDraft(original);
     (draft.object.metadata as { labels: Record<string, string> }).labels.a = '2';
     expect(original.metadata.labels.a).toBe('1');
-    const { object, unchanged } = draft.settle();
-    expect(members(unchanged)).toEqual(['apiVersion', 'kind', 'spec']);
-    // metadata was read, but inside it only labels changed.
-    expect(unchanged.inside.get('metadata')?.members).toEqual(new Set(['name']));
-    // The unchanged member is the source's own value, not a copy.
+    const object = draft.settle();
+    // The unchanged member is the source's own value, not a copy; metadata was read, and inside it only labels changed.
     expect(object.spec).toBe(original.spec);
     expect(object.metadata).not.toBe(original.metadata);
+    expect((object.metadata as { labels: unknown }).labels).not.toBe(original.metadata.labels);
     expect(object).toEqual({ ...source(), metadata: { name: 'p', labels: { a: '2' } } });
   });
 
@@ -48,22 +44,24 @@ describe('lazyDraft', () => {
     const original = source();
     const written = lazyDraft(original);
     written.object.spec = { replaced: true };
-    expect(members(written.settle().unchanged)).toEqual(['apiVersion', 'kind', 'metadata']);
+    const afterWrite = written.settle();
+    expect(afterWrite).toEqual({ ...original, spec: { replaced: true } });
+    expect(afterWrite.metadata).toBe(original.metadata);
 
     const deleted = lazyDraft(original);
     delete deleted.object.spec;
-    expect(members(deleted.settle().unchanged)).toEqual(['apiVersion', 'kind', 'metadata']);
+    const afterDelete = deleted.settle();
     expect('spec' in deleted.object).toBe(false);
+    expect('spec' in afterDelete).toBe(false);
+    expect(afterDelete.metadata).toBe(original.metadata);
 
     const serialised = lazyDraft(original);
     expect(JSON.parse(JSON.stringify(serialised.object))).toEqual(original);
     expect(structuredClone(serialised.object)).toEqual(original);
     expect({ ...serialised.object }).toEqual(original);
-    // Everything was read and nothing changed: metadata and spec were drafts, found unchanged inside.
-    const read = serialised.settle();
-    expect(members(read.unchanged)).toEqual(['apiVersion', 'kind']);
-    expect([...(read.unchanged.inside.get('metadata')?.members ?? [])].sort()).toEqual(['labels', 'name']);
-    expect([...(read.unchanged.inside.get('spec')?.members ?? [])]).toEqual(['containers']);
+    // Everything was read and nothing changed: metadata and spec were drafts, found unchanged
+    // inside, and so is the whole object, which settles into the source itself.
+    expect(serialised.settle()).toBe(original);
     expect(original).toEqual(source());
   });
 
@@ -77,9 +75,8 @@ describe('lazyDraft', () => {
     containers[0]!.image = 'evil';
     containers[0]!.image = 'nginx';
     (draft.object.metadata as { labels: Record<string, string> }).labels.b = '2';
-    const { object, unchanged } = draft.settle();
+    const object = draft.settle();
     expect((object.spec as { containers: unknown }).containers).toBe(original.spec.containers);
-    expect(unchanged.inside.get('spec')?.members).toEqual(new Set(['containers']));
     // A late edit lands on the policy's copy, never on the result or the source.
     containers[0]!.image = 'late';
     containers.push({ name: 'x', image: 'x' });
@@ -105,19 +102,45 @@ describe('lazyDraft', () => {
     const draft = lazyDraft(original);
     const metadata = draft.object.metadata as { annotations?: Record<string, string>; managedFields: unknown[]; labels: Record<string, string> };
     metadata.annotations = { added: 'yes' };
-    const { object, unchanged } = draft.settle();
-    expect(members(unchanged)).toEqual(['spec']);
-    expect([...(unchanged.inside.get('metadata')?.members ?? [])].sort()).toEqual(['labels', 'managedFields', 'name']);
+    const object = draft.settle();
+    expect(object.spec).toBe(original.spec);
+    expect((object.metadata as { labels: unknown }).labels).toBe(original.metadata.labels);
     expect((object.metadata as { managedFields: unknown }).managedFields).toBe(original.metadata.managedFields);
     expect(original.metadata).toEqual({ name: 'p', labels: { a: '1' }, managedFields: [{ manager: 'kubectl' }] });
   });
 
-  it('leaves out what was unchanged for the diff, at both levels, and nothing when nothing was', () => {
-    const object = { apiVersion: 'v1', metadata: { name: 'p', managedFields: [1], labels: { a: '1' } }, spec: { x: 1 } };
-    const unchanged: Unchanged = { members: new Set(['spec']), inside: new Map([['metadata', { members: new Set(['managedFields']), inside: new Map() }]]) };
-    expect(withoutUnchanged(object, unchanged)).toEqual({ apiVersion: 'v1', metadata: { name: 'p', labels: { a: '1' } } });
-    expect(withoutUnchanged(object, { members: new Set(), inside: new Map() })).toBe(object);
-    expect(withoutUnchanged(object, undefined)).toBe(object);
+  it('settles into the source when nothing changed, at either level, though members were read, written back or deleted and restored', () => {
+    const original = { apiVersion: 'v1', metadata: { name: 'p', managedFields: [1], labels: { a: '1' } }, spec: { x: 1 } };
+    const read = lazyDraft(original);
+    expect(JSON.stringify(read.object)).toBe(JSON.stringify(original));
+    expect(read.settle()).toBe(original);
+
+    const restored = lazyDraft(original);
+    const metadata = restored.object.metadata as { labels: Record<string, string>; name?: string };
+    metadata.labels.a = '2';
+    metadata.labels.a = '1';
+    delete metadata.name;
+    metadata.name = 'p';
+    expect(restored.settle()).toBe(original);
+
+    // Changed inside metadata: a new metadata, whose unchanged members are still the source's.
+    const changed = lazyDraft(original);
+    (changed.object.metadata as { labels: Record<string, string> }).labels.b = '2';
+    const settled = changed.settle() as typeof original;
+    expect(settled).not.toBe(original);
+    expect(settled.spec).toBe(original.spec);
+    expect(settled.metadata.managedFields).toBe(original.metadata.managedFields);
+    expect(settled.metadata.labels).toEqual({ a: '1', b: '2' });
+    expect(fastJsonPatch.compare(original, settled)).toEqual([{ op: 'add', path: '/metadata/labels/b', value: '2' }]);
+  });
+
+  it('is not the source once a member is gone, though every member left is', () => {
+    const original = source();
+    const draft = lazyDraft(original);
+    delete draft.object.spec;
+    const settled = draft.settle();
+    expect(settled).not.toBe(original);
+    expect(Object.keys(settled)).toEqual(['apiVersion', 'kind', 'metadata']);
   });
 });
 
