@@ -11,15 +11,17 @@ import { Worker } from 'node:worker_threads';
 export const DEFAULT_MAX_BLOCKED_SECONDS = 10;
 
 // The shared memory: Int32 slots (inside a policy call now; any policy called yet; a count of
-// heartbeats; the byte length of each field), then the fields of the last policy call, each in its
+// heartbeats; whether the name is a generateName; the byte length of each field), then the fields of the last policy call, each in its
 // own slice: no separator that a uid or a name could carry, so nothing a client wrote can pose as
 // another field.
 const INSIDE = 0;
 const CALLED = 1;
 const BEATS = 2;
-const FIELD_LENGTHS = 3;
-const FIELDS = ['policy', 'uid', 'object', 'context'] as const;
-const [POLICY, UID, OBJECT, CONTEXT] = [0, 1, 2, 3];
+const GENERATED_NAME = 3;
+const FIELD_LENGTHS = 4;
+const FIELDS = ['policy', 'uid', 'namespace', 'name', 'context'] as const;
+const [POLICY, UID, NAMESPACE, NAME, CONTEXT] = [0, 1, 2, 3, 4];
+
 const SLOTS = FIELD_LENGTHS + FIELDS.length;
 const HEADER_BYTES = 4 * SLOTS;
 /** Characters kept of each field; three bytes each at most in UTF-8 (a lone surrogate becomes three). */
@@ -32,8 +34,10 @@ const { add: atomicAdd, store: atomicStore } = Atomics;
 interface Shared {
   slots: Int32Array;
   fields: Uint8Array[];
+  /** Mirrors the CALLED slot, so that it is stored once. */
+  called: boolean;
   /** What the fields hold now, to write a field only when it changes (a review's policies share its uid and name). */
-  written: { policy?: string | undefined; subject?: CallSubject | undefined; uid?: string | undefined };
+  written: { policy?: string | undefined; subject?: CallSubject | undefined; uid?: string | undefined; namespace: string; context: string };
   /** Users of the one watchdog (commands run in one process share it). */
   users: number;
   close(): Promise<void>;
@@ -80,10 +84,27 @@ export interface CallSubject {
   object?: { metadata?: { generateName?: unknown } } | null;
 }
 
-function objectName(review: CallSubject): string {
-  const generateName = review.object?.metadata?.generateName;
-  const name = cut(review.name || (typeof generateName === 'string' ? `${cut(generateName)}*` : ''));
-  return review.namespace ? `${cut(review.namespace)}/${name}` : name;
+/** Writes the review's fields: per review, not per policy call, and the namespace only when it changes. */
+function writeSubject(state: Shared, review: CallSubject | undefined): void {
+  const { written } = state;
+  written.subject = review;
+  written.uid = review?.uid;
+  writeField(state, UID, review?.uid ?? '');
+  const namespace = review?.namespace ?? '';
+  if (namespace !== written.namespace) {
+    writeField(state, NAMESPACE, namespace);
+    written.namespace = namespace;
+  }
+  const generateName = review?.object?.metadata?.generateName;
+  const generated = !review?.name && typeof generateName === 'string';
+  writeField(state, NAME, generated ? generateName : (review?.name ?? ''));
+  atomicStore(state.slots, GENERATED_NAME, generated ? 1 : 0);
+  // `tollgate check` names the manifest; the server never does, and has no map to look in.
+  const context = review && contexts.size > 0 ? (contexts.get(review.uid) ?? '') : '';
+  if (context !== written.context) {
+    writeField(state, CONTEXT, context);
+    written.context = context;
+  }
 }
 
 /**
@@ -100,14 +121,11 @@ export function enterPolicyCall(policy: string, review?: CallSubject): void {
     writeField(state, POLICY, policy);
     written.policy = policy;
   }
-  if (review !== written.subject || review?.uid !== written.uid) {
-    writeField(state, UID, review?.uid ?? '');
-    writeField(state, OBJECT, review ? objectName(review) : '');
-    writeField(state, CONTEXT, review ? (contexts.get(review.uid) ?? '') : '');
-    written.subject = review;
-    written.uid = review?.uid;
+  if (review !== written.subject || review?.uid !== written.uid) writeSubject(state, review);
+  if (!state.called) {
+    state.called = true;
+    atomicStore(state.slots, CALLED, 1);
   }
-  atomicStore(state.slots, CALLED, 1);
   atomicStore(state.slots, INSIDE, 1);
   beat(state);
 }
@@ -144,8 +162,11 @@ const timer = setInterval(() => {
   if (blockedNs < limitNs) return;
   clearInterval(timer);
   const blockedMs = Number(blockedNs / 1000000n);
-  const last = {};
-  if (Atomics.load(slots, ${CALLED}) === 1) names.forEach((name, i) => { last[name] = new TextDecoder().decode(fields[i].slice(0, Atomics.load(slots, ${FIELD_LENGTHS} + i))) || undefined; });
+  const read = {};
+  if (Atomics.load(slots, ${CALLED}) === 1) names.forEach((name, i) => { read[name] = new TextDecoder().decode(fields[i].slice(0, Atomics.load(slots, ${FIELD_LENGTHS} + i))); });
+  const name = (read.name ?? '') + (read.name && Atomics.load(slots, ${GENERATED_NAME}) === 1 ? '*' : '');
+  const object = read.namespace ? read.namespace + '/' + name : name;
+  const last = { policy: read.policy || undefined, uid: read.uid || undefined, object: object || undefined, context: read.context || undefined };
   const call = last.policy === undefined ? '' : 'policy ' + JSON.stringify(last.policy)
     + (last.uid ? ' on review ' + JSON.stringify(last.uid) + (last.object ? ' of ' + JSON.stringify(last.object) : '') : ' while it was being created')
     + (last.context ? ' (' + JSON.stringify(last.context) + ')' : '');
@@ -220,7 +241,8 @@ function createShared(options: HangWatchdogOptions): Shared {
   const state: Shared = {
     slots,
     fields: FIELDS.map((_, i) => new Uint8Array(buffer, HEADER_BYTES + i * FIELD_BYTES, FIELD_BYTES)),
-    written: {},
+    written: { namespace: '', context: '' },
+    called: false,
     users: 0,
     async close() {
       stop();

@@ -22,7 +22,7 @@ const SPINNING_POLICY = `export default {
   create() {
     return {
       validate(request) {
-        const name = request.object?.metadata?.name;
+        const name = request.object?.metadata?.name ?? request.object?.metadata?.generateName;
         if (name === 'stuck') for (;;) {}
         if (name === 'later') return Promise.resolve().then(() => { for (;;) {} });
         if (name?.startsWith('brief')) { const end = Date.now() + 50; while (Date.now() < end) {} }
@@ -74,6 +74,14 @@ describe('the hang watchdog', () => {
     expect(fatal?.msg).toContain('in policy "spinner" on review');
     // No report: nothing was judged allowed.
     expect(run.output()).not.toContain('objects checked');
+  }, 20_000);
+
+  it('names an object the apiserver has not named yet by its generateName', async () => {
+    const cwd = await workspace();
+    await writeFile(path.join(cwd, 'pods.yaml'), manifest('fine').replace('  name: fine', '  generateName: stuck'));
+    const run = spawnTollgate(['check', '-c', 'config.yaml', '--max-blocked-seconds', '1', 'pods.yaml'], cwd);
+    expect(await run.signal).toBe('SIGKILL');
+    expect(fatalLine(run.output())).toMatchObject({ policy: 'spinner', object: 'default/stuck*', context: 'pods.yaml#1' });
   }, 20_000);
 
   it('names the last policy called when the loop is blocked after its await, outside its call', async () => {
