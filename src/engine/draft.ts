@@ -32,8 +32,6 @@ interface DraftState {
   /** Members the source has: a settled draft with all of them, each the source's own value, is the source. */
   sourceMembers: number;
   level: number;
-  /** Level-1 drafts made when their member was first touched, by member name. */
-  children?: Map<string, Draft>;
   /** The copy each member got on its first read, by member name; the accessor returns it from then on. */
   copies?: Map<string, unknown>;
   /** Members the policy assigned through the accessor (undefined included), as opposed to redefined. */
@@ -58,23 +56,28 @@ class Stamped {
  * through Reflect.ownKeys, and cost a defineProperty per draft: 170 ns against 6).
  */
 class DraftStamp extends Stamped {
-  readonly #state: DraftState;
+  readonly #draft: Draft;
 
-  private constructor(object: object, state: DraftState) {
+  private constructor(object: object, draft: Draft) {
     super(object);
-    this.#state = state;
+    this.#draft = draft;
   }
 
-  static stamp(object: object, state: DraftState): void {
-    new DraftStamp(object, state);
+  static stamp(object: object, draft: Draft): void {
+    new DraftStamp(object, draft);
   }
 
-  /** The state of the draft `object` is, or inherits from (a policy may read through Object.create(draft)). */
-  static find(object: object): DraftState | undefined {
+  /** The draft `object` is, or inherits from (a policy may read through Object.create(draft)). */
+  static find(object: object): Draft | undefined {
     for (let at: object | null = object; at !== null; at = Object.getPrototypeOf(at) as object | null) {
-      if (#state in at) return (at as DraftStamp).#state;
+      if (#draft in at) return (at as DraftStamp).#draft;
     }
     return undefined;
+  }
+
+  /** The draft `value` itself is, if it is one. */
+  static of(value: unknown): Draft | undefined {
+    return typeof value === 'object' && value !== null && #draft in value ? (value as DraftStamp).#draft : undefined;
   }
 }
 
@@ -96,10 +99,13 @@ function isPlainRecord(value: unknown): value is JsonRecord {
 const FREEZE_PROBE = Symbol('tollgate.draftFreezeProbe');
 
 function stateOf(object: object): DraftState {
-  const state = DraftStamp.find(object);
-  if (!state) throw new TypeError('a lazily copied member was read through an object that is not its draft');
-  return state;
+  const draft = DraftStamp.find(object);
+  if (!draft) throw new TypeError('a lazily copied member was read through an object that is not its draft');
+  return draft.state;
 }
+
+/** The getter of an own accessor, without a descriptor object (settle asks it of every member). */
+const lookupGetter = (Object.prototype as unknown as { __lookupGetter__(this: object, key: string): (() => unknown) | undefined }).__lookupGetter__;
 
 const accessors = new Map<string, Accessors>();
 
@@ -113,9 +119,7 @@ function accessorsFor(key: string): Accessors | undefined {
         const value = state.source[key];
         let copy: unknown;
         if (state.level + 1 < LAZY_LEVELS && isPlainRecord(value)) {
-          const child = new Draft(value, state.level + 1);
-          (state.children ??= new Map()).set(key, child);
-          copy = child.object;
+          copy = new Draft(value, state.level + 1).object;
         } else {
           copy = copyJson(value);
         }
@@ -148,13 +152,13 @@ for (const name of COMMON_MEMBERS) accessorsFor(name);
 class Draft {
   readonly object: JsonRecord;
   private readonly lazy: string[] = [];
-  private readonly state: DraftState;
+  readonly state: DraftState;
 
   constructor(source: JsonRecord, level: number) {
     const draft: JsonRecord = {};
     const keys = Object.keys(source);
     this.state = { source, sourceMembers: keys.length, level };
-    DraftStamp.stamp(draft, this.state);
+    DraftStamp.stamp(draft, this);
     let dataMembers = 0;
     for (const key of keys) {
       const value = source[key];
@@ -184,28 +188,29 @@ class Draft {
    */
   settle(): JsonRecord {
     const result: JsonRecord = {};
-    const { source, sourceMembers, children, copies, assigned } = this.state;
+    const { source, sourceMembers, copies, assigned } = this.state;
+    const object = this.object;
     let changed = false;
     let kept = 0;
-    for (const key of Object.keys(this.object)) {
-      const descriptor = Object.getOwnPropertyDescriptor(this.object, key);
-      const ours = descriptor?.get !== undefined && descriptor.get === accessors.get(key)?.get;
+    for (const key of Object.keys(object)) {
+      // Own, as Object.keys lists them: the getter, if the member is (still) an accessor.
+      const getter = lookupGetter.call(object, key);
+      const ours = getter !== undefined && getter === accessors.get(key)?.get;
       const inSource = Object.hasOwn(source, key);
       let value: unknown;
       if (ours && !copies?.has(key)) {
         // Never read, written or deleted: the source's own value, which nothing edits.
         value = source[key];
       } else {
-        value = ours ? copies?.get(key) : descriptor && 'value' in descriptor ? descriptor.value : this.object[key];
-        const child = children?.get(key);
-        if (child && value === child.object) {
+        value = ours ? copies?.get(key) : object[key];
+        const child = DraftStamp.of(value);
+        if (child !== undefined && child.state.source === source[key] && child.state.level === this.state.level + 1) {
           // Read as a lazy draft and still in place: what inside it was not touched is the source's too.
           value = child.settle();
         } else {
           // Object.defineProperty(draft, key, { writable: false }) on an accessor leaves undefined, where
           // on a plain object it would keep the value and lock it: refuse rather than patch a removal.
-          const lockedEmpty = !ours && descriptor?.writable === false && value === undefined;
-          if (lockedEmpty && !assigned?.has(key) && this.lazy.includes(key)) {
+          if (!ours && value === undefined && !assigned?.has(key) && this.lazy.includes(key) && Object.getOwnPropertyDescriptor(object, key)?.writable === false) {
             throw new TypeError(`member "${key}" of request.object was redefined without a value; give Object.defineProperty a full descriptor, or delete the member`);
           }
           // A member the policy only read (the containers, for a policy that adds an annotation) is
