@@ -1,48 +1,61 @@
 // The one info line per review: who, what, the verdict and how long it took; never the object.
 import { verdictName } from '../admission/response.js';
-import type { AdmissionRequest, GroupVersionKind } from '../admission/types.js';
+import { Operations, type AdmissionRequest, type GroupVersionKind } from '../admission/types.js';
 import type { ReviewOutcome } from '../engine/engine.js';
-import { infoLineWriter } from '../log/fast-line.js';
+import { infoLineWriter, jsonStringContent } from '../log/fast-line.js';
 import type { Logger } from '../log/logger.js';
 import type { ReviewEndpoint } from './server.js';
 
 /** Longest denial reason a line carries; the answer to the apiserver carries all of it. */
 export const LOGGED_REASON_CHARS = 1024;
 
-const json = JSON.stringify;
+const text = jsonStringContent;
 
 export function kindName(kind: GroupVersionKind): string {
   return `${kind.group ? `${kind.group}/` : ''}${kind.version}/${kind.kind}`;
 }
 
-/** namespace/name, or the generateName with a `*` when the apiserver has not named the object yet. */
-export function resourceName(request: AdmissionRequest): string {
-  const generateName = request.object?.metadata?.generateName;
-  const name = request.name || (typeof generateName === 'string' ? `${generateName}*` : '');
-  return request.namespace ? `${request.namespace}/${name}` : name;
+/** The operation member, for the four the envelope check lets through. */
+const OPERATION_MEMBERS: Record<string, string> = Object.fromEntries(Operations.map((operation) => [operation, `,"operation":"${operation}"`]));
+
+/** The last kind written and its text: reviews come in runs of one kind (Pods), and the kind is rebuilt otherwise. */
+let lastKind: GroupVersionKind | undefined;
+let lastKindText = '';
+
+function kindText(kind: GroupVersionKind): string {
+  if (lastKind === undefined || kind.kind !== lastKind.kind || kind.version !== lastKind.version || kind.group !== lastKind.group) {
+    lastKindText = text(kindName(kind));
+    lastKind = { group: kind.group, version: kind.version, kind: kind.kind };
+  }
+  return lastKindText;
 }
 
 /**
  * The line's fields as JSON members: uid, endpoint, kind, subResource, resource (namespace/name),
  * operation, dryRun, verdict, reason, warnings (a count), policies (how many saw the request) and
  * durationMs. Optional ones are left out when they do not apply, as pino leaves out undefined.
+ * Built with the quotes in the constant parts and each value escaped only where it needs it: the
+ * line costs half the allocation that JSON.stringify of each value did.
  */
 export function reviewLogMembers(endpoint: ReviewEndpoint, request: AdmissionRequest, outcome: ReviewOutcome, durationMs: number): string {
   const verdict = outcome.verdict;
-  let members = `,"uid":${json(request.uid)},"endpoint":"${endpoint}","kind":${json(kindName(request.kind))}`;
-  if (request.subResource) members += `,"subResource":${json(request.subResource)}`;
-  members += `,"resource":${json(resourceName(request))},"operation":${json(request.operation)}`;
+  const generateName = request.object?.metadata?.generateName;
+  const name = request.name ? text(request.name) : typeof generateName === 'string' ? `${text(generateName)}*` : '';
+  let members = ',"uid":"' + text(request.uid) + '","endpoint":"' + endpoint + '","kind":"' + kindText(request.kind) + '"';
+  if (request.subResource) members += ',"subResource":"' + text(request.subResource) + '"';
+  members += ',"resource":"' + (request.namespace ? text(request.namespace) + '/' : '') + name + '"';
+  members += OPERATION_MEMBERS[request.operation] ?? ',"operation":"' + text(String(request.operation)) + '"';
   if (request.dryRun) members += ',"dryRun":true';
-  members += `,"verdict":"${verdictName(verdict)}"`;
-  if (!verdict.allowed) members += `,"reason":${json((verdict.message ?? '').slice(0, LOGGED_REASON_CHARS))}`;
-  if (verdict.warnings.length > 0) members += `,"warnings":${verdict.warnings.length}`;
-  return `${members},"policies":${outcome.policies.length},"durationMs":${Math.round(durationMs * 1000) / 1000}`;
+  members += ',"verdict":"' + verdictName(verdict) + '"';
+  if (!verdict.allowed) members += ',"reason":"' + text((verdict.message ?? '').slice(0, LOGGED_REASON_CHARS)) + '"';
+  if (verdict.warnings.length > 0) members += ',"warnings":' + verdict.warnings.length;
+  return members + ',"policies":' + outcome.policies.length + ',"durationMs":' + Math.round(durationMs * 1000) / 1000;
 }
 
 /** Logs each review at info, or does nothing when info is off. */
 export function reviewLogger(logger: Logger): (endpoint: ReviewEndpoint, request: AdmissionRequest, outcome: ReviewOutcome, durationMs: number) => void {
-  const write = infoLineWriter(logger);
+  const write = infoLineWriter(logger, 'review');
   return (endpoint, request, outcome, durationMs) => {
-    if (logger.isLevelEnabled('info')) write(reviewLogMembers(endpoint, request, outcome, durationMs), 'review');
+    if (logger.isLevelEnabled('info')) write(reviewLogMembers(endpoint, request, outcome, durationMs));
   };
 }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { AdmissionRequest } from '../../src/admission/types.js';
 import type { ReviewOutcome } from '../../src/engine/engine.js';
 import { reviewLogMembers, reviewLogger } from '../../src/http/review-log.js';
-import { infoLineWriter } from '../../src/log/fast-line.js';
+import { infoLineWriter, jsonStringContent } from '../../src/log/fast-line.js';
 import { createLogger, type Logger } from '../../src/log/logger.js';
 
 /** A logger made by createLogger, its time fixed, writing into an array. */
@@ -55,7 +55,7 @@ describe('infoLineWriter', () => {
     fc.assert(
       fc.property(wellFormed, wellFormed, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), (a, message, n, x) => {
         const { logger, lines } = capture();
-        infoLineWriter(logger)(`,"a":${JSON.stringify(a)},"n":${n},"x":${x}`, message);
+        infoLineWriter(logger, message)(`,"a":${JSON.stringify(a)},"n":${n},"x":${x}`);
         expect(lines).toEqual([pinoLine({ a, n, x }, message)]);
       }),
       { numRuns: 500 },
@@ -66,7 +66,7 @@ describe('infoLineWriter', () => {
     fc.assert(
       fc.property(anyString, anyString, (a, message) => {
         const { logger, lines } = capture();
-        infoLineWriter(logger)(`,"a":${JSON.stringify(a)}`, message);
+        infoLineWriter(logger, message)(`,"a":${JSON.stringify(a)}`);
         expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, service: 'tollgate', a, msg: message });
         expect(lines[0]!.endsWith('}\n')).toBe(true);
       }),
@@ -76,19 +76,31 @@ describe('infoLineWriter', () => {
 
   it('writes nothing when info is off, and a child logger\'s bindings when it has them', () => {
     const quiet = capture('warn');
-    infoLineWriter(quiet.logger)(',"a":1', 'review');
+    infoLineWriter(quiet.logger, 'review')(',"a":1');
     expect(quiet.lines).toEqual([]);
     const parent = capture();
     const child = parent.logger.child({ policy: 'p' });
-    infoLineWriter(child)(',"a":1', 'review');
+    infoLineWriter(child, 'review')(',"a":1');
     expect(JSON.parse(parent.lines[0]!)).toMatchObject({ service: 'tollgate', policy: 'p', a: 1, msg: 'review' });
   });
 
   it('falls back to info() on a logger that is not pino\'s own', () => {
     const calls: unknown[][] = [];
     const fake = { info: (...args: unknown[]) => calls.push(args), levelVal: 30 } as unknown as Logger;
-    infoLineWriter(fake)(',"a":1,"b":"x"', 'review');
+    infoLineWriter(fake, 'review')(',"a":1,"b":"x"');
     expect(calls).toEqual([[{ a: 1, b: 'x' }, 'review']]);
+  });
+});
+
+describe('jsonStringContent', () => {
+  it('is what JSON.stringify puts between the quotes, for any string', () => {
+    fc.assert(
+      fc.property(anyString, (s) => {
+        expect(`"${jsonStringContent(s)}"`).toBe(JSON.stringify(s));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const s of ['a"b', 'a\\b', '\u0000', '\u001f', '\ud800', '\udc00x', '😀', 'ünïcode']) expect(`"${jsonStringContent(s)}"`).toBe(JSON.stringify(s));
   });
 });
 
