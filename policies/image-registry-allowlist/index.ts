@@ -1,7 +1,7 @@
 // Validating policy: every container image of a pod, or of a workload's pod template, must come
 // from an allowed registry (and path prefix), judged on the reference as the runtime resolves it.
 import type { AdmissionRequest } from '../../src/admission/types.js';
-import { containersOf } from '../../src/kube/pod-spec.js';
+import { containersOf, forEachContainer } from '../../src/kube/pod-spec.js';
 import { PolicyConfigError, definePolicy, type Violation } from '../../src/engine/policy.js';
 import {
   ImageReferenceError,
@@ -70,6 +70,9 @@ function cachedJudge(judge: (image: unknown) => string | undefined): (image: unk
   };
 }
 
+/** The answer to most reviews, made once. */
+const ALLOWED = Object.freeze({ allowed: true as const });
+
 function containerKey(list: string, container: Record<string, unknown>): string {
   return JSON.stringify([list, container.name, container.image]);
 }
@@ -101,18 +104,18 @@ export default definePolicy<ImageRegistryAllowlistConfig>({
     return {
       validate(request: AdmissionRequest) {
         // The kind comes from the request, which the apiserver sets; DELETE and CONNECT carry no pod.
-        if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { allowed: true };
-        const violations: Violation[] = [];
+        if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return ALLOWED;
+        let violations: Violation[] | undefined;
         const unchanged = request.operation === 'UPDATE' && !config.recheckUnchanged ? admittedBefore(request) : undefined;
-        for (const { list, container, path } of containersOf(request.object, request.kind)) {
-          if (unchanged?.has(containerKey(list, container))) continue;
+        forEachContainer(request.object, request.kind, (container, list, index, prefix) => {
+          if (unchanged?.has(containerKey(list, container))) return;
           const problem = judge(container.image);
           if (problem) {
             const name = typeof container.name === 'string' ? container.name : '?';
-            violations.push({ path: `${path}.image`, message: `container ${JSON.stringify(name)}: ${problem}` });
+            (violations ??= []).push({ path: `${prefix}.${list}[${index}].image`, message: `container ${JSON.stringify(name)}: ${problem}` });
           }
-        }
-        return violations.length === 0 ? { allowed: true } : { allowed: false, violations };
+        });
+        return violations === undefined ? ALLOWED : { allowed: false, violations };
       },
     };
   },

@@ -53,6 +53,45 @@ export interface ContainerRef {
   path: string;
 }
 
+/** The pod spec of the object, and the field path to it, or undefined when the kind has none (or the object no spec). */
+function podSpecOf(object: unknown, kind: Pick<GroupVersionKind, 'group' | 'kind'>): { spec: Record<string, unknown>; prefix: string } | undefined {
+  const specPath = podSpecPathOf(kind);
+  if (!specPath || !isRecord(object)) return undefined;
+  let spec: unknown = object;
+  for (const key of specPath) {
+    spec = isRecord(spec) ? spec[key] : undefined;
+  }
+  return isRecord(spec) ? { spec, prefix: POD_SPEC_PREFIXES.get(specPath) ?? specPath.join('.') } : undefined;
+}
+
+/** `spec.template.spec`, joined once per path. */
+const POD_SPEC_PREFIXES: ReadonlyMap<readonly string[], string> = new Map([...new Set(POD_SPEC_PATHS.values())].map((path) => [path, path.join('.')]));
+
+/**
+ * Calls `visit` with every container of the object's pod spec (init, regular and ephemeral), in
+ * that order, and the field path of the pod spec (`spec.template.spec`); nothing when the kind
+ * has no pod spec. containersOf without an object per container: the path of one is
+ * `${prefix}.${list}[${index}]`, made only when needed. `kind` comes from the AdmissionRequest,
+ * never from the object, which a client controls. Entries that are not objects are visited as
+ * empty containers, so that a policy can deny them rather than skip them.
+ */
+export function forEachContainer(
+  object: unknown,
+  kind: Pick<GroupVersionKind, 'group' | 'kind'>,
+  visit: (container: Record<string, unknown>, list: ContainerList, index: number, prefix: string) => void,
+): void {
+  const found = podSpecOf(object, kind);
+  if (!found) return;
+  for (const list of CONTAINER_LISTS) {
+    const containers = found.spec[list];
+    if (!Array.isArray(containers)) continue;
+    for (let index = 0; index < containers.length; index++) {
+      const container: unknown = containers[index];
+      visit(isRecord(container) ? container : {}, list, index, found.prefix);
+    }
+  }
+}
+
 /**
  * Every container of the object's pod spec (init, regular and ephemeral), or none when the kind
  * has no pod spec. `kind` comes from the AdmissionRequest, never from the object, which a client
@@ -60,21 +99,7 @@ export interface ContainerRef {
  * policy can deny them rather than skip them.
  */
 export function containersOf(object: unknown, kind: Pick<GroupVersionKind, 'group' | 'kind'>): ContainerRef[] {
-  const specPath = podSpecPathOf(kind);
-  if (!specPath || !isRecord(object)) return [];
-  let spec: unknown = object;
-  for (const key of specPath) {
-    spec = isRecord(spec) ? spec[key] : undefined;
-  }
-  if (!isRecord(spec)) return [];
-  const prefix = specPath.join('.');
   const found: ContainerRef[] = [];
-  for (const list of CONTAINER_LISTS) {
-    const containers = spec[list];
-    if (!Array.isArray(containers)) continue;
-    containers.forEach((container: unknown, index) => {
-      found.push({ list, index, container: isRecord(container) ? container : {}, path: `${prefix}.${list}[${index}]` });
-    });
-  }
+  forEachContainer(object, kind, (container, list, index, prefix) => found.push({ list, index, container, path: `${prefix}.${list}[${index}]` }));
   return found;
 }
