@@ -87,7 +87,8 @@ function judgeValidation(outcome: PolicyOutcome, result: unknown): void {
     throw badResult('something other than { allowed: boolean, ... }');
   }
   const { allowed, message, violations, warnings } = result as Record<string, unknown>;
-  const warningList = stringList(warnings, 'warnings');
+  // The outcome's own empty list stands when there are none.
+  const warningList = warnings === undefined ? outcome.warnings : stringList(warnings, 'warnings');
   if (allowed) {
     outcome.warnings = warningList;
     return;

@@ -53,15 +53,14 @@ export interface ContainerRef {
   path: string;
 }
 
-/** The pod spec of the object, and the field path to it, or undefined when the kind has none (or the object no spec). */
-function podSpecOf(object: unknown, kind: Pick<GroupVersionKind, 'group' | 'kind'>): { spec: Record<string, unknown>; prefix: string } | undefined {
-  const specPath = podSpecPathOf(kind);
+/** The pod spec of the object, or undefined when the kind has none (or the object no spec). */
+function podSpecOf(object: unknown, specPath: readonly string[] | undefined): Record<string, unknown> | undefined {
   if (!specPath || !isRecord(object)) return undefined;
   let spec: unknown = object;
   for (const key of specPath) {
     spec = isRecord(spec) ? spec[key] : undefined;
   }
-  return isRecord(spec) ? { spec, prefix: POD_SPEC_PREFIXES.get(specPath) ?? specPath.join('.') } : undefined;
+  return isRecord(spec) ? spec : undefined;
 }
 
 /** `spec.template.spec`, joined once per path. */
@@ -80,14 +79,16 @@ export function forEachContainer(
   kind: Pick<GroupVersionKind, 'group' | 'kind'>,
   visit: (container: Record<string, unknown>, list: ContainerList, index: number, prefix: string) => void,
 ): void {
-  const found = podSpecOf(object, kind);
-  if (!found) return;
+  const specPath = podSpecPathOf(kind);
+  const spec = podSpecOf(object, specPath);
+  if (!spec || !specPath) return;
+  const prefix = POD_SPEC_PREFIXES.get(specPath) ?? specPath.join('.');
   for (const list of CONTAINER_LISTS) {
-    const containers = found.spec[list];
+    const containers = spec[list];
     if (!Array.isArray(containers)) continue;
     for (let index = 0; index < containers.length; index++) {
       const container: unknown = containers[index];
-      visit(isRecord(container) ? container : {}, list, index, found.prefix);
+      visit(isRecord(container) ? container : {}, list, index, prefix);
     }
   }
 }
