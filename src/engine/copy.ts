@@ -19,6 +19,34 @@ export const MAX_OUTPUT_OBJECTS = 1_000_000;
 /** Marks, on the copy stack, where a checked walk leaves an object's subtree. */
 const LEAVE = Symbol('leave');
 
+/** Path depth past which the ancestors are kept in a set rather than searched in a list. */
+const ANCESTORS_IN_A_LIST = 16;
+
+/**
+ * The objects on the path from the root, to find a cycle: a short list while the path is short,
+ * as most objects are shallow (a set for each copy of a few annotations was most of its cost), and a
+ * set once it is deep, so that a deeply nested object costs no more than a set would.
+ */
+class Ancestors {
+  private readonly list: object[] = [];
+  private set: Set<object> | undefined;
+
+  enter(object: object): void {
+    if (this.set) this.set.add(object);
+    else if (this.list.push(object) > ANCESTORS_IN_A_LIST) this.set = new Set(this.list);
+  }
+
+  /** Leaves the last object entered. */
+  leave(object: object): void {
+    if (this.set) this.set.delete(object);
+    else this.list.pop();
+  }
+
+  has(object: object): boolean {
+    return this.set ? this.set.has(object) : this.list.includes(object);
+  }
+}
+
 function walk<T>(value: T, checked: boolean): T {
   if (typeof value !== 'object' || value === null) return value;
   if (!isPlain(value)) return structuredClone(value);
@@ -27,18 +55,18 @@ function walk<T>(value: T, checked: boolean): T {
   const pending: Array<object | typeof LEAVE> = [value, root];
   // Checked: the objects on the path from the root, to find a cycle (an object shared by two
   // members is copied twice, as JSON would), and a count that bounds what a shared one can cost.
-  const path = checked ? new Set<object>() : undefined;
+  const path = checked ? new Ancestors() : undefined;
   let objects = 0;
   while (pending.length > 0) {
     const target = pending.pop() as Record<string, unknown> | typeof LEAVE;
     if (target === LEAVE) {
-      path!.delete(pending.pop() as object);
+      path!.leave(pending.pop() as object);
       continue;
     }
     const source = pending.pop() as Record<string, unknown>;
     if (path) {
       if (++objects > MAX_OUTPUT_OBJECTS) throw new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, `the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
-      path.add(source);
+      path.enter(source);
       pending.push(source, LEAVE);
     }
     const keys = Object.keys(source);

@@ -89,6 +89,16 @@ describe('copyPolicyOutput', () => {
     const deep: Record<string, unknown> = { spec: { containers: [{ name: 'c' }] } };
     ((deep.spec as { containers: Array<Record<string, unknown>> }).containers[0]!).back = deep.spec;
     expect(() => copyPolicyOutput(deep)).toThrow(/cycle \(member "back" contains itself\)/);
+    // Deeper than the ancestors kept in a list, and below that depth again, beside siblings that are fine.
+    for (const depth of [5, 40, 1000]) {
+      const root: Record<string, unknown> = { sibling: { x: [1, { y: 2 }] } };
+      let at = root;
+      for (let i = 0; i < depth; i++) at = (at.next = { i, leaf: { i } }) as Record<string, unknown>;
+      at.loop = root.next;
+      expect(() => copyPolicyOutput(root)).toThrow(/cycle \(member "loop" contains itself\)/);
+      delete at.loop;
+      expect(copyPolicyOutput(root)).toEqual(root);
+    }
   });
 
   it('copies a member shared by two others twice, as JSON would, into copies that share nothing', () => {
