@@ -2,7 +2,7 @@
 // in BENCH_ONLY), and prints one Markdown table of floor, tollgate and their ratio from this run.
 //   BENCH_QUICK=1          about a minute instead of about five
 //   BENCH_ONLY=a,b         only these scenarios (saturation, latency, policy-count, containers,
-//                          body-size, handshake, scale-out)
+//                          body-size, handshake, scale-out, allocation)
 //   BENCH_BASELINE=<dist>  also run the tollgate built in <dist> (a copy of dist/ from before a
 //                          change) beside the current one, and print the ratio of the two
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { standardBodies } from './lib/bodies.js';
 import { BenchContext, REPO_ROOT, type BenchSettings } from './lib/context.js';
 import { probe, saturate } from './lib/load.js';
 import { Report } from './lib/report.js';
+import * as allocation from './allocation.js';
 import * as bodySize from './body-size.js';
 import * as containers from './containers.js';
 import * as handshake from './handshake.js';
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, { title: string; run(ctx: BenchContext): Promise
   'body-size': bodySize,
   handshake,
   'scale-out': scaleOut,
+  allocation,
 };
 
 /** Untimed load on each server, body and endpoint before anything is measured, for the JIT. */
@@ -82,7 +84,7 @@ const summary = [
   `\`${command}\` on ${startedAt.toISOString().slice(0, 16)}Z: node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ` +
     `load average ${loadBefore.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end; ${seconds} s.`,
   `Keep-alive HTTP/1.1, no pipelining, \`?timeout=10s\`; ${settings.connections} connections at saturation. Each point: floor and tollgate alternated, ` +
-    `median of ${settings.rounds} × ${settings.seconds} s (saturation) or ${settings.curveRounds} × ${settings.curveSeconds} s (curves, handshake, scale-out); latency: the median of each run's percentiles.`,
+    `median of ${settings.rounds} × ${settings.seconds} s (saturation) or ${settings.curveRounds} × ${settings.curveSeconds} s (curves, handshake, scale-out; allocation: twice that); latency: the median of each run's percentiles.`,
   `Failed requests: ${report.errors} in ${report.runs} measured runs.`,
 ];
 process.stdout.write(`\n${summary.join('\n')}\n\n${report.toMarkdown()}\n`);

@@ -1,6 +1,6 @@
 // The benchmark's table: one row per measured quantity, floor beside tollgate, and the ratio of the
 // two from the same run. Printed as Markdown so that the README can hold it as printed.
-export type Unit = 'req/s' | 'ms' | 'µs' | 'MB' | 'x' | 'MB/s';
+export type Unit = 'req/s' | 'ms' | 'µs' | 'MB' | 'KB' | 'x' | 'MB/s';
 
 export interface Row {
   scenario: string;
@@ -29,6 +29,8 @@ function format(value: number | undefined, unit: Unit): string {
     case 'MB':
     case 'MB/s':
       return value.toFixed(0);
+    case 'KB':
+      return value.toFixed(1);
     case 'x':
       return value.toFixed(2);
   }

@@ -6,10 +6,20 @@ import { defaultConfig } from '../../src/config/load.js';
 import { createEngine } from '../../src/engine/create.js';
 import { createLogger } from '../../src/log/logger.js';
 import { bodyOf, deployment, pod, podOfSize, standardBodies } from '../../bench/lib/bodies.js';
+import { allocatedIn } from '../../bench/allocation.js';
 import { percentile } from '../../bench/lib/load.js';
 import { Report, linearFit, median } from '../../bench/lib/report.js';
 
 const silent = createLogger({ level: 'silent' });
+
+describe('allocatedIn', () => {
+  it('sums what each collection line of --trace-gc-nvp says was allocated, and nothing from other lines', () => {
+    const line = (bytes: number) => `[1:0x1]  51 ms: pause=0.9 mutator=44.9 gc=s reduce_memory=0 scavenge=0.84 total_size_before=9 allocated=${bytes} promoted=128 semi_space_copied=5`;
+    const log = [line(1000), '{"level":30,"msg":"review","allocated":5}', line(234), 'not_allocated=7'].join('\n');
+    expect(allocatedIn(log)).toBe(1234);
+    expect(allocatedIn('')).toBe(0);
+  });
+});
 
 describe('bench bodies', () => {
   it.each(standardBodies().map((body) => [body.name, body] as const))('%s is a valid review that the default config admits, and patches on /mutate', async (_name, body) => {
