@@ -4,7 +4,7 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 export type { Logger };
 
 /**
- * Lines are held until this many characters (about 200 review lines) are waiting, then handed to
+ * Lines are held until this many bytes (about 200 review lines) are waiting, then handed to
  * the writer as one string: one write, and one trip to libuv's thread pool and back, for all of
  * them. Unbatched, each line at a moderate rate was its own write with two thread wake-ups, about
  * 60 µs of CPU per review at 1,000 reviews/s; at saturation 4 KiB batches still cost 4-5 µs a
@@ -83,12 +83,15 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   const maxBytes = options.maxBufferBytes ?? LOG_BUFFER_MAX_BYTES;
   const writer = pino.destination({ dest, sync: false, minLength: 0, maxLength: maxBytes });
   let held: string[] = [];
-  let heldChars = 0;
+  /** In UTF-8, as the writer counts them: a line of N characters can be 3N bytes. */
+  let heldBytes = 0;
   /** Bytes handed to the writer and not yet written: with what is held, what a stalled reader costs. */
   let unwritten = 0;
-  // A backstop: the check in write() keeps within the limit first, line by line.
+  // A backstop: the check in write() keeps within the limit first, line by line. A dropped
+  // batch is no longer on its way: left counted, it would hold the limit shut for good.
   writer.on('drop', (chunk: string) => {
     droppedLines += countLines(chunk);
+    unwritten = Math.max(0, unwritten - Buffer.byteLength(chunk));
   });
   writer.on('write', (bytes: number) => {
     unwritten = Math.max(0, unwritten - bytes);
@@ -97,8 +100,8 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
     if (held.length === 0) return;
     const chunk = held.length === 1 ? (held[0] as string) : held.join('');
     held = [];
-    heldChars = 0;
-    unwritten += Buffer.byteLength(chunk);
+    unwritten += heldBytes;
+    heldBytes = 0;
     try {
       writer.write(chunk);
     } catch {
@@ -121,13 +124,14 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   let lastUrgentFlush = 0;
   const stream: LineDestination = {
     write(line: string) {
-      if (unwritten + heldChars + line.length > maxBytes) {
+      const bytes = Buffer.byteLength(line);
+      if (unwritten + heldBytes + bytes > maxBytes) {
         droppedLines++;
         return;
       }
       held.push(line);
-      heldChars += line.length;
-      if (heldChars >= LOG_BATCH_BYTES) release();
+      heldBytes += bytes;
+      if (heldBytes >= LOG_BATCH_BYTES) release();
     },
     flush(callback) {
       release();

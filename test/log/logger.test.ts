@@ -141,10 +141,10 @@ describe('a log reader that stalls', () => {
 
 describe('batched writes', () => {
   /** A batched output to a temporary file, and what has reached the file so far. */
-  function fileOutput(flushIntervalMs: number) {
+  function fileOutput(flushIntervalMs: number, maxBufferBytes?: number) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
     const file = path.join(dir, 'out.log');
-    const output = batchedOutput(openSync(file, 'w'), { flushIntervalMs });
+    const output = batchedOutput(openSync(file, 'w'), { flushIntervalMs, ...(maxBufferBytes ? { maxBufferBytes } : {}) });
     let writes = 0;
     (output.stream as unknown as { on(event: 'write', listener: () => void): void }).on('write', () => writes++);
     const messages = () =>
@@ -188,6 +188,25 @@ describe('batched writes', () => {
       await vi.waitFor(() => expect(out.messages()).toHaveLength(100), { timeout: 5_000, interval: 20 });
       // At most one immediate write per 10 ms, plus the ticks': far fewer than one per warning.
       expect(out.writes()).toBeLessThanOrEqual(elapsedMs / 10 + elapsedMs / 50 + 5);
+    } finally {
+      await out.close();
+    }
+  });
+
+  it('measures lines in bytes: a line over the limit in UTF-8 (but not in characters) is dropped alone, and the lines after it are written', async () => {
+    const out = fileOutput(20, 4096);
+    try {
+      const before = droppedLogLines();
+      out.logger.info('before');
+      // 2,000 characters, 6,000 bytes of UTF-8: a forged name of bytes that are not UTF-8 decodes to this.
+      out.logger.info({ name: '\ufffd'.repeat(2000) }, 'too large');
+      out.logger.info('after');
+      await vi.waitFor(() => expect(out.messages()).toEqual(['before', 'after']), { timeout: 5_000, interval: 20 });
+      expect(droppedLogLines() - before).toBe(1);
+      // Nothing of the dropped line is still counted against the limit: lines keep flowing.
+      for (let i = 0; i < 20; i++) out.logger.warn({ i }, 'later');
+      await vi.waitFor(() => expect(out.messages()).toHaveLength(22), { timeout: 5_000, interval: 20 });
+      expect(droppedLogLines() - before).toBe(1);
     } finally {
       await out.close();
     }
