@@ -6,10 +6,12 @@
 // touched is known unchanged, and what was touched but is still equal to the source is found
 // unchanged at settle, so only the rest is diffed and copied for the result.
 //
-// The accessors are shared, one pair per member name, and find their draft's state in a private
-// field stamped on it: accessors made per draft give every draft its own hidden classes, and a
+// The accessors are shared, one pair per member name, and find their draft's state in a hidden
+// symbol member: accessors made per draft give every draft its own hidden classes, and a
 // WeakMap of drafts makes the garbage collector trace ephemerons; under load both measured slower
-// than copying everything (/mutate 354 vs 246 µs a review with the WeakMap). The policy's
+// than copying everything (/mutate 354 vs 246 µs a review with the WeakMap). A private field was
+// cheaper to stamp (6 ns against a defineProperty's 150), but a Proxy does not pass it on: a
+// policy that wrapped its draft in one (change tracking, observables) had every read fail. The
 // draft keeps its accessors for good: `settle` builds a separate result, so an edit the policy
 // makes after it has answered still lands on a copy, never on the object as received, and
 // never on the result either, whose changed members are copied again.
@@ -43,42 +45,19 @@ interface Accessors {
   set(this: JsonRecord, value: unknown): void;
 }
 
-/** A base class whose constructor gives back the object it is handed, so that a subclass can stamp a private field on it. */
-class Stamped {
-  constructor(object: object) {
-    return object as Stamped;
-  }
-}
-
 /**
- * Where a draft keeps its state: a private field stamped on it, which JSON, spreads,
- * structuredClone and Reflect.ownKeys never see (a non-enumerable symbol member was reachable
- * through Reflect.ownKeys, and cost a defineProperty per draft: 170 ns against 6).
+ * Where a draft keeps its state: a non-enumerable symbol member, which JSON, Object.keys, spreads and
+ * structuredClone never see, and which a Proxy of the draft, or an object derived from it, passes
+ * on to the accessors. It is also a writable data member on every draft, which tells a frozen
+ * draft from a sealed one (Object.isFrozen cannot, on a draft of accessors alone).
  */
-class DraftStamp extends Stamped {
-  readonly #draft: Draft;
+const STATE = Symbol('tollgate.draft');
 
-  private constructor(object: object, draft: Draft) {
-    super(object);
-    this.#draft = draft;
-  }
-
-  static stamp(object: object, draft: Draft): void {
-    new DraftStamp(object, draft);
-  }
-
-  /** The draft `object` is, or inherits from (a policy may read through Object.create(draft)). */
-  static find(object: object): Draft | undefined {
-    for (let at: object | null = object; at !== null; at = Object.getPrototypeOf(at) as object | null) {
-      if (#draft in at) return (at as DraftStamp).#draft;
-    }
-    return undefined;
-  }
-
-  /** The draft `value` itself is, if it is one. */
-  static of(value: unknown): Draft | undefined {
-    return typeof value === 'object' && value !== null && #draft in value ? (value as DraftStamp).#draft : undefined;
-  }
+/** The draft `value` itself is (not one it was spread from or derived from), if it is one. */
+function draftOf(value: unknown): Draft | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const draft = (value as { [STATE]?: unknown })[STATE];
+  return draft instanceof Draft && draft.object === value ? draft : undefined;
 }
 
 function defineData(target: object, key: string, value: unknown): void {
@@ -95,12 +74,10 @@ function isPlainRecord(value: unknown): value is JsonRecord {
   return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }
 
-/** On a draft with no data member of its own only: see the Draft constructor. */
-const FREEZE_PROBE = Symbol('tollgate.draftFreezeProbe');
-
 function stateOf(object: object): DraftState {
-  const draft = DraftStamp.find(object);
-  if (!draft) throw new TypeError('a lazily copied member was read through an object that is not its draft');
+  // Through the prototype chain (an object derived from the draft) and through a Proxy's target.
+  const draft = (object as { [STATE]?: unknown })[STATE];
+  if (!(draft instanceof Draft)) throw new TypeError('a lazily copied member was read through an object that is not its draft');
   return draft.state;
 }
 
@@ -158,22 +135,17 @@ class Draft {
     const draft: JsonRecord = {};
     const keys = Object.keys(source);
     this.state = { source, sourceMembers: keys.length, level };
-    DraftStamp.stamp(draft, this);
-    let dataMembers = 0;
+    Object.defineProperty(draft, STATE, { value: this, writable: true, enumerable: false, configurable: true });
     for (const key of keys) {
       const value = source[key];
       const pair = typeof value === 'object' && value !== null ? accessorsFor(key) : undefined;
       if (!pair) {
         addData(draft, key, copyJson(value));
-        dataMembers++;
         continue;
       }
       Object.defineProperty(draft, key, { get: pair.get, set: pair.set, enumerable: true, configurable: true });
       this.lazy.push(key);
     }
-    // Sealed or frozen, a draft of accessors alone looks the same to Object.isFrozen; a writable
-    // data member tells them apart (seal leaves it writable), as a plain object's members would.
-    if (dataMembers === 0) Object.defineProperty(draft, FREEZE_PROBE, { value: true, writable: true, enumerable: false, configurable: true });
     this.object = draft;
   }
 
@@ -203,7 +175,7 @@ class Draft {
         value = source[key];
       } else {
         value = ours ? copies?.get(key) : object[key];
-        const child = DraftStamp.of(value);
+        const child = draftOf(value);
         if (child !== undefined && child.state.source === source[key] && child.state.level === this.state.level + 1) {
           // Read as a lazy draft and still in place: what inside it was not touched is the source's too.
           value = child.settle();

@@ -33,11 +33,14 @@ describe('lazyDraft', () => {
     expect(object).toEqual({ ...source(), metadata: { name: 'p', labels: { a: '2' } } });
   });
 
-  it('has no member of its own beyond the source\'s: its state is out of reach of Reflect.ownKeys', () => {
+  it('shows no member beyond the source\'s to keys, spreads, JSON or structuredClone: its state is a hidden symbol', () => {
     const draft = lazyDraft(source());
-    expect(Reflect.ownKeys(draft.object)).toEqual(['apiVersion', 'kind', 'metadata', 'spec']);
-    expect(Reflect.ownKeys(draft.object.metadata as object)).toEqual(['name', 'labels']);
+    expect(Object.keys(draft.object)).toEqual(['apiVersion', 'kind', 'metadata', 'spec']);
+    expect(Object.keys(draft.object.metadata as object)).toEqual(['name', 'labels']);
     expect(Object.getOwnPropertySymbols({ ...draft.object })).toEqual([]);
+    expect(Object.getOwnPropertySymbols({ ...(draft.object.metadata as object) })).toEqual([]);
+    expect(Object.getOwnPropertySymbols(structuredClone(draft.object))).toEqual([]);
+    expect(JSON.stringify(draft.object)).toBe(JSON.stringify(source()));
   });
 
   it('counts a write and a delete as changes, and reads as JSON like the source', () => {
@@ -355,6 +358,51 @@ describe('the mutating chain on lazy drafts', () => {
     const outcome = await engine.mutate(requestFor(object));
     expect(outcome.policies[0]?.error).toBeUndefined();
     expect(outcome.verdict.patch).toEqual([{ op: 'replace', path: '/spec/config/a', value: 2 }]);
+  });
+
+  it('takes an assignment on a sealed member whose data members were all deleted first, as a plain object would', async () => {
+    const engine = new PolicyEngine([
+      mutating('m', (r) => {
+        const metadata = r.object!.metadata as Record<string, unknown>;
+        for (const key of Object.keys(metadata)) if (typeof metadata[key] !== 'object') delete metadata[key];
+        Object.seal(metadata);
+        metadata.labels = { z: '1' };
+      }),
+    ]);
+    const request = requestFor(pod(['nginx'], { labels: { app: 'web' } }));
+    const outcome = await engine.mutate(request);
+    expect(outcome.policies[0]?.error).toBeUndefined();
+    const expected = structuredClone(request.object!);
+    for (const key of Object.keys(expected.metadata!)) if (typeof (expected.metadata as Record<string, unknown>)[key] !== 'object') delete (expected.metadata as Record<string, unknown>)[key];
+    expected.metadata!.labels = { z: '1' };
+    expect(outcome.object).toEqual(expected);
+    expect(fastJsonPatch.applyPatch(structuredClone(request.object!), outcome.verdict.patch!).newDocument).toEqual(expected);
+  });
+
+  it.each([
+    ['a Proxy of a member, with a set trap passing the receiver on', (r: { object?: KubernetesObject | null }) => {
+      const metadata = new Proxy(r.object!.metadata as Record<string, unknown>, {
+        set: (target, key, value, receiver) => Reflect.set(target, key, value, receiver),
+      });
+      (metadata.labels as Record<string, string>).team = 'a';
+    }],
+    ['a Proxy of the whole object, put in its place', (r: { object?: KubernetesObject | null }) => {
+      r.object = new Proxy(r.object!, {});
+      labelsOf(r.object).team = 'a';
+    }],
+    ['Reflect.get and Reflect.set with a Proxy as the receiver', (r: { object?: KubernetesObject | null }) => {
+      const object = r.object as Record<string, unknown>;
+      const receiver = new Proxy(object, {});
+      const metadata = Reflect.get(object, 'metadata', receiver) as Record<string, unknown>;
+      Reflect.set(metadata, 'labels', { ...(metadata.labels as object), team: 'a' }, new Proxy(metadata, {}));
+    }],
+  ])('reads and writes through %s as through the draft itself', async (_, edit) => {
+    const request = requestFor(pod(['nginx'], { labels: { app: 'web' } }));
+    const received = structuredClone(request.object);
+    const outcome = await new PolicyEngine([mutating('m', edit)]).mutate(request);
+    expect(outcome.policies[0]?.error).toBeUndefined();
+    expect(outcome.verdict.patch).toEqual([{ op: 'add', path: '/metadata/labels/team', value: 'a' }]);
+    expect(request.object).toEqual(received);
   });
 
   it('refuses an assignment to a member of a frozen draft, read or not, as strict mode does', async () => {
