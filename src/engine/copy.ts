@@ -47,6 +47,27 @@ class Ancestors {
   }
 }
 
+/**
+ * An array's elements, as JSON has them: a hole or an undefined element is null (a policy may
+ * leave either; the diff would otherwise patch a hole as a removal, or leave out its value).
+ */
+function copyElements(source: unknown[], target: unknown[], pending: Array<object | typeof LEAVE>, path?: Ancestors): void {
+  for (let i = 0; i < source.length; i++) {
+    const child = source[i];
+    let copy: unknown = child === undefined ? null : child;
+    if (typeof child === 'object' && child !== null) {
+      if (isPlain(child)) {
+        if (path?.has(child)) throw new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, `returned request.object with a cycle (element ${i} contains itself)`);
+        copy = emptyLike(child);
+        pending.push(child, copy as object);
+      } else {
+        copy = structuredClone(child);
+      }
+    }
+    target[i] = copy;
+  }
+}
+
 function walk<T>(value: T, checked: boolean): T {
   if (typeof value !== 'object' || value === null) return value;
   if (!isPlain(value)) return structuredClone(value);
@@ -68,6 +89,10 @@ function walk<T>(value: T, checked: boolean): T {
       if (++objects > MAX_OUTPUT_OBJECTS) throw new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, `the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
       path.enter(source);
       pending.push(source, LEAVE);
+    }
+    if (Array.isArray(source)) {
+      copyElements(source, target as unknown as unknown[], pending, path);
+      continue;
     }
     const keys = Object.keys(source);
     for (let i = 0; i < keys.length; i++) {
