@@ -429,6 +429,14 @@ describe('the mutating chain on lazy drafts', () => {
     const outcome = await engine.mutate(requestFor(pod(['nginx'])));
     expect(outcome.verdict.allowed).toBe(false);
     expect(outcome.verdict.message).toMatch(/member "metadata" of request.object was redefined without a value/);
+    // Writable or not: a plain object would keep the value, the accessor would leave undefined.
+    const writable = await new PolicyEngine([
+      mutating('m', (r) => {
+        Object.defineProperty(r.object!.spec, 'containers', { writable: true });
+      }),
+    ]).mutate(requestFor(pod(['nginx'])));
+    expect(writable.verdict.allowed).toBe(false);
+    expect(writable.verdict.message).toMatch(/member "containers" of request.object was redefined without a value/);
     // Assigning undefined, or deleting, is a removal, and is patched as one.
     const removes = new PolicyEngine([
       mutating('m', (r) => {
@@ -441,6 +449,19 @@ describe('the mutating chain on lazy drafts', () => {
       { op: 'remove', path: '/spec' },
       { op: 'remove', path: '/metadata' },
     ]);
+  });
+
+  it.each([
+    ['deleting an element', (containers: unknown[]) => void delete containers[0]],
+    ['lengthening the array', (containers: unknown[]) => void (containers.length = 3)],
+    ['setting an element to undefined', (containers: unknown[]) => void (containers[0] = undefined)],
+  ])('patches holes and undefined in an array as the nulls JSON makes of them: %s', async (_, edit) => {
+    const request = requestFor(pod(['nginx', 'redis']));
+    const outcome = await new PolicyEngine([mutating('m', (r) => edit(r.object!.spec!.containers as unknown[]))]).mutate(request);
+    expect(outcome.policies[0]?.error).toBeUndefined();
+    const json = JSON.parse(JSON.stringify(outcome.object)) as KubernetesObject;
+    expect(outcome.object).toEqual(json);
+    expect(fastJsonPatch.applyPatch(structuredClone(request.object!), outcome.verdict.patch!).newDocument).toEqual(json);
   });
 
   it('keeps a second instance of a module that holds the first one’s draft away from the object as received', async () => {
