@@ -123,9 +123,9 @@ function verdictOf(outcomes: PolicyOutcome[], patch?: JsonPatchOperation[]): Ver
       if (outcome.mode === 'enforce' && failClosed) reasons.push(text);
       else if (outcome.mode !== 'audit') warnings.push(`${text} (ignored)`);
     } else if (outcome.result === 'denied') {
-      const lines = outcome.violations.map((v) => formatViolation(outcome.policy, v));
-      if (outcome.mode === 'enforce') reasons.push(...lines);
-      else if (outcome.mode === 'warn') warnings.push(...lines);
+      // One at a time: spreading hundreds of thousands of lines into push() overflows the stack.
+      const into = outcome.mode === 'enforce' ? reasons : outcome.mode === 'warn' ? warnings : undefined;
+      if (into) for (const violation of outcome.violations) into.push(formatViolation(outcome.policy, violation));
     }
   }
   if (reasons.length > 0) return { allowed: false, code: 403, message: reasons.join('; '), warnings };

@@ -162,6 +162,15 @@ describe('validating chain', () => {
     expect(outcome.verdict.message).toBe('[a] a says no; [c] spec.x: bad x; [c] bad y');
   });
 
+  it('denies with every violation of a policy that reports hundreds of thousands, rather than failing the review', async () => {
+    const violations = Array.from({ length: 300_000 }, (_, i) => ({ message: `bad ${i}` }));
+    const engine = new PolicyEngine([validating('many', () => ({ allowed: false, violations })), validating('warns', () => ({ allowed: false, violations }), { mode: 'warn' })]);
+    const outcome = await engine.validate(requestFor(pod(['nginx'])));
+    expect(outcome.verdict.allowed).toBe(false);
+    expect(outcome.verdict.message?.split('; ')).toHaveLength(300_000);
+    expect(outcome.verdict.warnings).toHaveLength(300_000);
+  });
+
   it('treats an undefined answer as allowed and passes warnings through', async () => {
     const engine = new PolicyEngine([validating('quiet', () => undefined), validating('chatty', () => ({ allowed: true, warnings: ['deprecated field'] }))]);
     const outcome = await engine.validate(requestFor(pod(['nginx'])));
