@@ -9,7 +9,12 @@ import type { ReviewEndpoint } from './server.js';
 /** Longest denial reason a line carries; the answer to the apiserver carries all of it. */
 export const LOGGED_REASON_CHARS = 1024;
 
+/** Longest name (namespace, name, subResource, kind) a line carries: Kubernetes names are at most 253. */
+export const LOGGED_NAME_CHARS = 256;
+
 const text = jsonStringContent;
+/** A name as the line carries it: a forged review's megabyte name would otherwise be a megabyte line. */
+const name = (value: string) => jsonStringContent(value.length > LOGGED_NAME_CHARS ? value.slice(0, LOGGED_NAME_CHARS) : value);
 
 export function kindName(kind: GroupVersionKind): string {
   return `${kind.group ? `${kind.group}/` : ''}${kind.version}/${kind.kind}`;
@@ -24,7 +29,7 @@ let lastKindText = '';
 
 function kindText(kind: GroupVersionKind): string {
   if (lastKind === undefined || kind.kind !== lastKind.kind || kind.version !== lastKind.version || kind.group !== lastKind.group) {
-    lastKindText = text(kindName(kind));
+    lastKindText = name(kindName(kind));
     lastKind = { group: kind.group, version: kind.version, kind: kind.kind };
   }
   return lastKindText;
@@ -40,10 +45,10 @@ function kindText(kind: GroupVersionKind): string {
 export function reviewLogMembers(endpoint: ReviewEndpoint, request: AdmissionRequest, outcome: ReviewOutcome, durationMs: number): string {
   const verdict = outcome.verdict;
   const generateName = request.object?.metadata?.generateName;
-  const name = request.name ? text(request.name) : typeof generateName === 'string' ? `${text(generateName)}*` : '';
+  const objectName = request.name ? name(request.name) : typeof generateName === 'string' ? `${name(generateName)}*` : '';
   let members = ',"uid":"' + text(request.uid) + '","endpoint":"' + endpoint + '","kind":"' + kindText(request.kind) + '"';
-  if (request.subResource) members += ',"subResource":"' + text(request.subResource) + '"';
-  members += ',"resource":"' + (request.namespace ? text(request.namespace) + '/' : '') + name + '"';
+  if (request.subResource) members += ',"subResource":"' + name(request.subResource) + '"';
+  members += ',"resource":"' + (request.namespace ? name(request.namespace) + '/' : '') + objectName + '"';
   members += OPERATION_MEMBERS[request.operation] ?? ',"operation":"' + text(String(request.operation)) + '"';
   if (request.dryRun) members += ',"dryRun":true';
   members += ',"verdict":"' + verdictName(verdict) + '"';

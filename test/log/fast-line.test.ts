@@ -146,6 +146,19 @@ describe('the review line', () => {
     );
   });
 
+  it('cuts each name a client wrote to 256 characters: a forged review cannot make its line megabytes long', () => {
+    const long = (c: string) => c.repeat(1_000_000);
+    const req = request({ uid: 'u', name: '', namespace: long('n'), group: long('g'), subResource: long('s'), generateName: long('w'), dryRun: false });
+    const members = reviewLogMembers('mutate', req, outcome(true, '', 0), 1);
+    expect(members.length).toBeLessThan(2_000);
+    const line = JSON.parse(`{${members.slice(1)}}`) as { resource: string; subResource: string; kind: string };
+    expect(line.resource).toBe(`${'n'.repeat(256)}/${'w'.repeat(256)}*`);
+    expect(line.subResource).toBe('s'.repeat(256));
+    expect(line.kind).toBe('g'.repeat(256));
+    const named = reviewLogMembers('mutate', request({ uid: 'u', name: long('x'), namespace: '', group: '', subResource: '', dryRun: false }), outcome(true, '', 0), 1);
+    expect((JSON.parse(`{${named.slice(1)}}`) as { resource: string }).resource).toBe('x'.repeat(256));
+  });
+
   it('cuts a long denial reason to 1,024 characters', () => {
     const members = reviewLogMembers('mutate', request({ uid: 'u', name: 'n', namespace: '', group: '', subResource: '', dryRun: false }), outcome(false, 'x'.repeat(5000), 0), 1);
     expect((JSON.parse(`{${members.slice(1)}}`) as { reason: string }).reason).toHaveLength(1024);
