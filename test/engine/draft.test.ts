@@ -376,7 +376,7 @@ describe('the mutating chain on lazy drafts', () => {
     for (const key of Object.keys(expected.metadata!)) if (typeof (expected.metadata as Record<string, unknown>)[key] !== 'object') delete (expected.metadata as Record<string, unknown>)[key];
     expected.metadata!.labels = { z: '1' };
     expect(outcome.object).toEqual(expected);
-    expect(fastJsonPatch.applyPatch(structuredClone(request.object!), outcome.verdict.patch!).newDocument).toEqual(expected);
+    expect(fastJsonPatch.applyPatch(structuredClone(request.object!), outcome.verdict.patch as fastJsonPatch.Operation[]).newDocument).toEqual(expected);
   });
 
   it.each([
@@ -457,11 +457,11 @@ describe('the mutating chain on lazy drafts', () => {
     ['setting an element to undefined', (containers: unknown[]) => void (containers[0] = undefined)],
   ])('patches holes and undefined in an array as the nulls JSON makes of them: %s', async (_, edit) => {
     const request = requestFor(pod(['nginx', 'redis']));
-    const outcome = await new PolicyEngine([mutating('m', (r) => edit(r.object!.spec!.containers as unknown[]))]).mutate(request);
+    const outcome = await new PolicyEngine([mutating('m', (r) => edit((r.object!.spec as { containers: unknown[] }).containers))]).mutate(request);
     expect(outcome.policies[0]?.error).toBeUndefined();
     const json = JSON.parse(JSON.stringify(outcome.object)) as KubernetesObject;
     expect(outcome.object).toEqual(json);
-    expect(fastJsonPatch.applyPatch(structuredClone(request.object!), outcome.verdict.patch!).newDocument).toEqual(json);
+    expect(fastJsonPatch.applyPatch(structuredClone(request.object!), outcome.verdict.patch as fastJsonPatch.Operation[]).newDocument).toEqual(json);
   });
 
   it('keeps a second instance of a module that holds the first one’s draft away from the object as received', async () => {
