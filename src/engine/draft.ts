@@ -180,9 +180,11 @@ class Draft {
           // Read as a lazy draft and still in place: what inside it was not touched is the source's too.
           value = child.settle();
         } else {
-          // Object.defineProperty(draft, key, { writable }) on an accessor leaves undefined, where on a
-          // plain object it would keep the value: refuse rather than patch a removal.
-          if (!ours && value === undefined && !assigned?.has(key) && this.lazy.includes(key)) {
+          // Object.defineProperty(draft, key, { writable: false }) on an accessor leaves undefined, where
+          // on a plain object it would keep the value and lock it: refuse rather than patch a removal.
+          // (A writable one is left alone: a full descriptor with value undefined, a removal as JSON
+          // sees it, looks the same afterwards.)
+          if (!ours && value === undefined && !assigned?.has(key) && this.lazy.includes(key) && Object.getOwnPropertyDescriptor(object, key)?.writable === false) {
             throw new TypeError(`member "${key}" of request.object was redefined without a value; give Object.defineProperty a full descriptor, or delete the member`);
           }
           // A member the policy only read (the containers, for a policy that adds an annotation) is
