@@ -1,9 +1,12 @@
 // tollgate's public API for policy authors and embedders.
 export { definePolicy, PolicyConfigError } from './engine/policy.js';
 export type {
+  EditingPolicy,
   MutatingPolicy,
   MutatingPolicyModule,
   MutationResult,
+  PatchingPolicy,
+  PatchResult,
   PolicyContext,
   PolicyKind,
   PolicyLogger,

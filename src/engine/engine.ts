@@ -6,6 +6,7 @@ import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../
 import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { FailurePolicy, PolicyMode } from '../config/schema.js';
+import { applyOperations, copyOperations } from './apply-patch.js';
 import { copyPolicyOutput } from './copy.js';
 import { lazyDraft, type LazyDraft } from './draft.js';
 import { enterPolicyCall, leavePolicyCall } from './hang-watchdog.js';
@@ -150,6 +151,7 @@ interface MutatingCall {
   policy: LoadedMutatingPolicy;
   outcome: PolicyOutcome;
   started: number;
+  /** Undefined for a patching policy, which is given the object itself. */
   lazy: LazyDraft | undefined;
   draft: AdmissionRequest | undefined;
   pending: boolean;
@@ -235,11 +237,17 @@ export class PolicyEngine {
     const outcome: PolicyOutcome = { policy: policy.name, kind: 'mutating', mode: policy.mode, result: 'unchanged', violations: [], warnings: [], failurePolicy: policy.failurePolicy, durationMs: 0 };
     const call: MutatingCall = { policy, outcome, started, lazy: undefined, draft: undefined, pending: false, answer: undefined, settled: undefined };
     try {
-      call.lazy = lazyDraft(run.current as Record<string, unknown>);
-      call.draft = { ...run.request, object: call.lazy.object as KubernetesObject };
+      const { instance } = policy;
+      if (instance.patch) {
+        // A patching policy reads the object as it is (its operations are applied to copies).
+        call.draft = run.current === run.request.object ? run.request : { ...run.request, object: run.current };
+      } else {
+        call.lazy = lazyDraft(run.current as Record<string, unknown>);
+        call.draft = { ...run.request, object: call.lazy.object as KubernetesObject };
+      }
       enterPolicyCall(policy.name, run.request);
       try {
-        call.answer = withinBudget(policy.instance.mutate(call.draft), started, policy.timeoutMs);
+        call.answer = withinBudget(instance.patch ? instance.patch(call.draft) : instance.mutate(call.draft), started, policy.timeoutMs);
         // Reading `then` may run the policy's getter: decided here, inside the mark.
         call.pending = isThenable(call.answer);
       } finally {
@@ -260,15 +268,23 @@ export class PolicyEngine {
     try {
       const settled = call.settled!;
       if ('error' in settled) throw settled.error;
-      const result = settled.answer as { warnings?: unknown } | null | undefined;
-      if (result !== undefined && result !== null && typeof result !== 'object') throw badResult('something other than { warnings? }');
+      const result = settled.answer as { warnings?: unknown; patch?: unknown } | null | undefined;
+      if (result !== undefined && result !== null && typeof result !== 'object') throw badResult(lazy ? 'something other than { warnings? }' : 'something other than { patch?, warnings? }');
       outcome.warnings = stringList(result?.warnings, 'warnings');
-      const edited = draft!.object;
-      if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
-      // What the policy left unchanged is the very values of `current`, which the diff passes over.
-      // A replaced object is copied too: the policy may still hold it.
-      const next = edited === lazy!.object ? lazy!.settle() : copyPolicyOutput(edited);
-      const ops = compare(run.current as Record<string, unknown>, next) as JsonPatchOperation[];
+      let next: Record<string, unknown>;
+      let ops: JsonPatchOperation[];
+      if (!lazy) {
+        // Possibly the policy's own frozen constant: no patch is changed once made.
+        ops = result?.patch === undefined ? [] : (copyOperations(result.patch) as JsonPatchOperation[]);
+        next = ops.length > 0 ? applyOperations(run.current as Record<string, unknown>, ops) : (run.current as Record<string, unknown>);
+      } else {
+        const edited = draft!.object;
+        if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
+        // What the policy left unchanged is the very values of `current`, which the diff passes over.
+        // A replaced object is copied too: the policy may still hold it.
+        next = edited === lazy.object ? lazy.settle() : copyPolicyOutput(edited);
+        ops = compare(run.current as Record<string, unknown>, next) as JsonPatchOperation[];
+      }
       if (ops.length > 0) {
         outcome.result = 'patched';
         if (policy.mode === 'enforce') {

@@ -188,9 +188,17 @@ export async function createPolicy(candidate: unknown, entry: PolicyEntry, index
     }
     throw new TollgateError(ErrorCodes.TG_ERR_MODULE_CREATE, `${where}: create() failed: ${describeError(err)}`, { cause: err });
   }
-  const method = module.kind === 'validating' ? 'validate' : 'mutate';
-  if (typeof instance !== 'object' || instance === null || typeof (instance as Record<string, unknown>)[method] !== 'function') {
-    throw new TollgateError(ErrorCodes.TG_ERR_MODULE_INVALID, `${where}: create() must return an object with a ${method}(request) method`);
+  const methods = typeof instance === 'object' && instance !== null ? instance as Record<string, unknown> : {};
+  if (module.kind === 'validating' && typeof methods.validate !== 'function') {
+    throw new TollgateError(ErrorCodes.TG_ERR_MODULE_INVALID, `${where}: create() must return an object with a validate(request) method`);
+  }
+  if (module.kind === 'mutating' && (typeof methods.mutate === 'function') === (typeof methods.patch === 'function')) {
+    throw new TollgateError(
+      ErrorCodes.TG_ERR_MODULE_INVALID,
+      typeof methods.mutate === 'function'
+        ? `${where}: create() returned an object with both mutate(request) and patch(request); a mutating policy has one of them`
+        : `${where}: create() must return an object with a mutate(request) or a patch(request) method`,
+    );
   }
 
   const base = {

@@ -1,7 +1,7 @@
 // The policy-author API: what a policy module is, what it receives and what it answers.
 // A module is a plain object, so it can be written in plain JavaScript with no import at all;
 // `definePolicy` only gives TypeScript authors the types.
-import type { AdmissionRequest, KubernetesObject } from '../admission/types.js';
+import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../admission/types.js';
 
 export type PolicyKind = 'validating' | 'mutating';
 
@@ -26,6 +26,13 @@ export interface ValidationResult {
 
 /** What `mutate` may answer; it edits `request.object` in place, on a private copy. */
 export interface MutationResult {
+  warnings?: string[];
+}
+
+/** What `patch` answers: RFC 6902 operations against `request.object` as given. Returning nothing, or no operations, changes nothing. */
+export interface PatchResult {
+  /** Applied in order; keys in paths escaped as JSON Pointer requires (`/` as `~1`, `~` as `~0`). */
+  patch?: JsonPatchOperation[];
   warnings?: string[];
 }
 
@@ -54,13 +61,31 @@ export interface ValidatingPolicy<T extends KubernetesObject = KubernetesObject>
   validate(request: AdmissionRequest<T>): MaybePromise<ValidationResult | void>;
 }
 
-export interface MutatingPolicy<T extends KubernetesObject = KubernetesObject> {
+/**
+ * A mutating policy has exactly one of `mutate` and `patch`. Either must be idempotent (running it
+ * again on its own output changes nothing) and have no side effects (`request.dryRun` may be true).
+ */
+export type MutatingPolicy<T extends KubernetesObject = KubernetesObject> = EditingPolicy<T> | PatchingPolicy<T>;
+
+export interface EditingPolicy<T extends KubernetesObject = KubernetesObject> {
   /**
    * Changes `request.object` in place (it is a private copy) or assigns a new object to it. The
-   * engine turns the result into a JSONPatch. Must be idempotent: running it again on its own
-   * output must change nothing. Must have no side effects: `request.dryRun` may be true.
+   * engine turns the result into a JSONPatch. The way to write most policies.
    */
   mutate(request: AdmissionRequest<T>): MaybePromise<MutationResult | void>;
+  patch?: never;
+}
+
+export interface PatchingPolicy<T extends KubernetesObject = KubernetesObject> {
+  /**
+   * Answers the operations that change `request.object`, which is the object itself, not a copy:
+   * treat it as read-only. No copy is made and no diff is taken, so a policy that writes a small,
+   * well-known change (an annotation, a label) costs next to nothing. The engine applies the
+   * operations (to copies of what they touch) before the next policy runs; a patch that does not
+   * apply (a `test` that fails, a path into a member that is not there) is the policy's failure.
+   */
+  patch(request: AdmissionRequest<T>): MaybePromise<PatchResult | void>;
+  mutate?: never;
 }
 
 interface PolicyModuleBase {

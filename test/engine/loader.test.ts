@@ -40,6 +40,7 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'no-default.mjs'), 'export const x = 1;');
   await writeFile(path.join(dir, 'bad-kind.mjs'), "export default { name: 'x', kind: 'both', create() { return {}; } };");
   await writeFile(path.join(dir, 'wrong-method.mjs'), "export default { name: 'x', kind: 'mutating', create() { return { validate() {} }; } };");
+  await writeFile(path.join(dir, 'both-methods.mjs'), "export default { name: 'x', kind: 'mutating', create() { return { mutate() {}, patch() {} }; } };");
   await writeFile(path.join(dir, 'create-throws.mjs'), "export default { name: 'x', kind: 'mutating', create() { throw new Error('no database'); } };");
   await writeFile(path.join(dir, 'syntax-error.mjs'), 'export default {');
   await writeFile(
@@ -87,7 +88,8 @@ describe('loading policy modules', () => {
     ['not-a-builtin-or-package', 'TG_ERR_MODULE_NOT_FOUND', 'is neither a built-in policy'],
     ['./no-default.mjs', 'TG_ERR_MODULE_INVALID', 'the default export must be a policy object'],
     ['./bad-kind.mjs', 'TG_ERR_MODULE_INVALID', 'kind must be "validating" or "mutating", not "both"'],
-    ['./wrong-method.mjs', 'TG_ERR_MODULE_INVALID', 'create() must return an object with a mutate(request) method'],
+    ['./wrong-method.mjs', 'TG_ERR_MODULE_INVALID', 'create() must return an object with a mutate(request) or a patch(request) method'],
+    ['./both-methods.mjs', 'TG_ERR_MODULE_INVALID', 'create() returned an object with both mutate(request) and patch(request)'],
     ['./create-throws.mjs', 'TG_ERR_MODULE_CREATE', 'create() failed: no database'],
     ['./syntax-error.mjs', 'TG_ERR_MODULE_INVALID', 'failed to import'],
     ['./config-error.mjs', 'TG_ERR_POLICY_CONFIG_INVALID', 'policies[3].config.teams[1] is not a known team'],

@@ -1,6 +1,6 @@
 // Hand-built LoadedPolicies for engine tests: the engine's contract without the loader.
 import type { LoadedMutatingPolicy, LoadedValidatingPolicy } from '../../src/engine/loader.js';
-import type { MutatingPolicy, ValidatingPolicy } from '../../src/engine/policy.js';
+import type { EditingPolicy, PatchingPolicy, ValidatingPolicy } from '../../src/engine/policy.js';
 import type { FailurePolicy, PolicyMode } from '../../src/config/schema.js';
 import { compileMatch } from '../../src/engine/match.js';
 import type { MatchSpec } from '../../src/config/schema.js';
@@ -27,8 +27,13 @@ export function validating(name: string, validate: ValidatingPolicy['validate'],
   return { ...common(name, settings), kind: 'validating', instance: { validate } };
 }
 
-export function mutating(name: string, mutate: MutatingPolicy['mutate'], settings: Settings = {}): LoadedMutatingPolicy {
+export function mutating(name: string, mutate: EditingPolicy['mutate'], settings: Settings = {}): LoadedMutatingPolicy {
   return { ...common(name, settings), kind: 'mutating', instance: { mutate } };
+}
+
+/** A mutating policy that answers with the operations (PatchingPolicy). */
+export function patching(name: string, patch: PatchingPolicy['patch'], settings: Settings = {}): LoadedMutatingPolicy {
+  return { ...common(name, settings), kind: 'mutating', instance: { patch } };
 }
 
 /** Decodes the base64 JSONPatch of an AdmissionResponse. */

@@ -1,0 +1,175 @@
+// Patching policies: they read the object as it is and answer RFC 6902 operations, which the
+// engine checks, applies to copies of what they touch, and sends on as the patch.
+import { describe, expect, it } from 'vitest';
+import type { JsonPatchOperation, KubernetesObject } from '../../src/admission/types.js';
+import { PolicyEngine } from '../../src/engine/engine.js';
+import { mutating, patching } from '../helpers/policies.js';
+import { pod, requestFor } from '../helpers/reviews.js';
+
+const addTeam: JsonPatchOperation[] = [{ op: 'add', path: '/metadata/labels', value: { team: 'a' } }];
+
+describe('a patching policy', () => {
+  it('is given the object itself, and its operations are the patch; only what they touch is copied', async () => {
+    const request = requestFor(pod(['nginx']));
+    const received = structuredClone(request.object);
+    let seen: unknown;
+    const outcome = await new PolicyEngine([
+      patching('p', (r) => {
+        seen = r.object;
+        return { patch: addTeam, warnings: ['labelled'] };
+      }),
+    ]).mutate(request);
+    expect(seen).toBe(request.object);
+    expect(outcome.verdict).toEqual({ allowed: true, warnings: ['[p] labelled'], patch: addTeam });
+    expect(request.object).toEqual(received);
+    expect(outcome.object?.metadata).toEqual({ ...received!.metadata, labels: { team: 'a' } });
+    // Shared where nothing changed, a copy where something did.
+    expect(outcome.object?.spec).toBe(request.object!.spec);
+    expect(outcome.object?.metadata).not.toBe(request.object!.metadata);
+  });
+
+  it('changes nothing when it answers nothing, or no operations', async () => {
+    for (const answer of [undefined, {}, { patch: [] }]) {
+      const outcome = await new PolicyEngine([patching('p', () => answer)]).mutate(requestFor(pod(['nginx'])));
+      expect(outcome.verdict).toEqual({ allowed: true, warnings: [] });
+      expect(outcome.policies[0]?.result).toBe('unchanged');
+    }
+  });
+
+  it('runs in a chain: it sees what the policies before it changed, and the ones after it see its change', async () => {
+    let sawLabel: unknown;
+    const engine = new PolicyEngine([
+      mutating('first', (r) => {
+        r.object!.metadata!.annotations = { a: '1' };
+      }),
+      patching('second', (r) => {
+        sawLabel = r.object!.metadata!.annotations;
+        return { patch: [{ op: 'add', path: '/metadata/annotations/b', value: '2' }] };
+      }),
+      mutating('third', (r) => {
+        r.object!.metadata!.annotations!.c = r.object!.metadata!.annotations!.b + '3';
+      }),
+    ]);
+    const request = requestFor(pod(['nginx']));
+    const received = structuredClone(request.object);
+    const outcome = await engine.mutate(request);
+    expect(sawLabel).toEqual({ a: '1' });
+    expect(request.object).toEqual(received);
+    expect(outcome.object?.metadata?.annotations).toEqual({ a: '1', b: '2', c: '23' });
+    expect(outcome.verdict.patch).toEqual([{ op: 'add', path: '/metadata/annotations', value: { a: '1', b: '2', c: '23' } }]);
+  });
+
+  it('keeps what it answered apart from what it holds: changing its operations or values afterwards changes nothing', async () => {
+    const value = { team: 'a' };
+    const operations: JsonPatchOperation[] = [{ op: 'add', path: '/metadata/labels', value }];
+    const outcome = await new PolicyEngine([patching('p', () => ({ patch: operations }))]).mutate(requestFor(pod(['nginx'])));
+    value.team = 'changed';
+    operations.push({ op: 'remove', path: '/spec' });
+    expect(outcome.verdict.patch).toEqual(addTeam);
+    expect(outcome.object?.metadata?.labels).toEqual({ team: 'a' });
+    // The patch and the object do not share the value either.
+    (outcome.object!.metadata!.labels as Record<string, string>).team = 'edited';
+    expect(outcome.verdict.patch).toEqual(addTeam);
+  });
+
+  it('takes a deeply frozen patch (a constant) as it is, and copies one frozen only on the outside', async () => {
+    const constant = Object.freeze([Object.freeze({ op: 'add' as const, path: '/metadata/labels', value: Object.freeze({ team: 'a' }) })]);
+    const engine = new PolicyEngine([patching('p', () => ({ patch: constant as unknown as JsonPatchOperation[] }))]);
+    for (let i = 0; i < 2; i++) {
+      const outcome = await engine.mutate(requestFor(pod(['nginx'])));
+      expect(outcome.verdict.patch).toBe(constant);
+      // The object gets a copy it may change; the constant stays as it was.
+      expect(outcome.object?.metadata?.labels).not.toBe(constant[0]!.value);
+      (outcome.object!.metadata!.labels as Record<string, string>).team = 'edited';
+      expect(constant[0]!.value).toEqual({ team: 'a' });
+    }
+    const value = { team: 'a' };
+    const shallow = Object.freeze([Object.freeze({ op: 'add' as const, path: '/metadata/labels', value })]);
+    const copied = await new PolicyEngine([patching('p', () => ({ patch: shallow as unknown as JsonPatchOperation[] }))]).mutate(requestFor(pod(['nginx'])));
+    expect(copied.verdict.patch).not.toBe(shallow);
+    value.team = 'changed';
+    expect(copied.verdict.patch).toEqual(addTeam);
+    // A frozen patch that does not apply fails every time, not only the first.
+    const bad = Object.freeze([Object.freeze({ op: 'remove' as const, path: '/spec/missing' })]);
+    const failing = new PolicyEngine([patching('p', () => ({ patch: bad as unknown as JsonPatchOperation[] }))]);
+    for (let i = 0; i < 2; i++) expect((await failing.mutate(requestFor(pod(['nginx'])))).verdict.allowed).toBe(false);
+  });
+
+  it('moves and copies without touching the object as received, even when a later operation writes inside what moved', async () => {
+    const object = pod(['nginx'], { labels: { app: 'web' } });
+    const request = requestFor(object);
+    const received = structuredClone(object);
+    const outcome = await new PolicyEngine([
+      patching('p', () => ({
+        patch: [
+          { op: 'copy', from: '/metadata/labels', path: '/metadata/annotations' },
+          { op: 'move', from: '/spec/containers', path: '/spec/moved' },
+          { op: 'replace', path: '/spec/moved/0/image', value: 'redis' },
+          { op: 'add', path: '/metadata/annotations/extra', value: 'x' },
+          { op: 'test', path: '/metadata/labels/app', value: 'web' },
+        ],
+      })),
+    ]).mutate(request);
+    expect(outcome.policies[0]?.error).toBeUndefined();
+    expect(request.object).toEqual(received);
+    expect(outcome.object?.spec).toEqual({ moved: [{ name: 'c0', image: 'redis' }] });
+    expect(outcome.object?.metadata).toEqual({ ...received.metadata, annotations: { app: 'web', extra: 'x' } });
+  });
+
+  it.each([
+    ['a patch that is not a list', { patch: { op: 'add' } }, 'returned a patch that is not a list of operations'],
+    ['an operation that is not an object', { patch: ['add'] }, 'operation 0 is not an object'],
+    ['an unknown op', { patch: [{ op: 'merge', path: '/a' }] }, 'operation 0 has op "merge"'],
+    ['a path that is not a JSON Pointer', { patch: [{ op: 'remove', path: 'metadata/labels' }] }, 'has a path that is not a JSON Pointer'],
+    ['an add without a value', { patch: [{ op: 'add', path: '/a' }] }, 'operation 0 (add) has no value'],
+    ['a move without a from', { patch: [{ op: 'move', path: '/a' }] }, 'operation 0 (move) has a from that is not a JSON Pointer'],
+    // The tutorial mistake: an add into a map the object does not have.
+    ['an add into a missing map', { patch: [{ op: 'add', path: '/metadata/annotations/a', value: '1' }] }, 'does not apply: operation 0 (add /metadata/annotations/a)'],
+    ['a remove of a missing member', { patch: [{ op: 'remove', path: '/spec/volumes' }] }, 'does not apply: operation 0 (remove /spec/volumes)'],
+    ['a test that fails', { patch: [{ op: 'test', path: '/metadata/name', value: 'other' }] }, 'does not apply: operation 0 (test /metadata/name)'],
+    ['a step through __proto__', { patch: [{ op: 'add', path: '/metadata/__proto__/polluted', value: 'yes' }] }, 'does not apply: operation 0'],
+    ['an object replaced by a list', { patch: [{ op: 'replace', path: '', value: [] }] }, 'leaves request.object no longer an object'],
+    ['an answer that is not an object', 'yes', 'returned something other than { patch?, warnings? }'],
+  ])('fails closed on %s, naming what is wrong, and patches nothing', async (_, answer, message) => {
+    const request = requestFor(pod(['nginx']));
+    const received = structuredClone(request.object);
+    const outcome = await new PolicyEngine([patching('p', () => answer as never)]).mutate(request);
+    expect(outcome.verdict.allowed).toBe(false);
+    expect(outcome.verdict.patch).toBeUndefined();
+    expect(outcome.policies[0]?.error?.code).toBe('TG_ERR_POLICY_BAD_RESULT');
+    expect(outcome.verdict.message).toContain(message);
+    expect(request.object).toEqual(received);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('under failurePolicy Ignore, a patch that does not apply lets the request through unchanged, with a warning', async () => {
+    const outcome = await new PolicyEngine([
+      patching('p', () => ({ patch: [{ op: 'add', path: '/metadata/annotations/a', value: '1' }] }), { failurePolicy: 'Ignore' }),
+    ]).mutate(requestFor(pod(['nginx'])));
+    expect(outcome.verdict.allowed).toBe(true);
+    expect(outcome.verdict.patch).toBeUndefined();
+    expect(outcome.verdict.warnings[0]).toMatch(/^\[p\] policy failed: returned a patch that does not apply.*\(ignored\)$/);
+  });
+
+  it('in warn mode reports the change it would make without making it', async () => {
+    const request = requestFor(pod(['nginx']));
+    const outcome = await new PolicyEngine([patching('p', () => ({ patch: addTeam }), { mode: 'warn' })]).mutate(request);
+    expect(outcome.verdict).toEqual({ allowed: true, warnings: ['[p] would change the object (mode: warn, not applied)'] });
+    expect(outcome.object).toBe(request.object);
+  });
+
+  it('may answer asynchronously, within its budget', async () => {
+    const late = await new PolicyEngine([patching('p', async () => ({ patch: addTeam }))]).mutate(requestFor(pod(['nginx'])));
+    expect(late.verdict.patch).toEqual(addTeam);
+    const hangs = await new PolicyEngine([patching('p', () => new Promise(() => {}), { timeoutMs: 30 })]).mutate(requestFor(pod(['nginx'])));
+    expect(hangs.verdict.allowed).toBe(false);
+    expect(hangs.policies[0]?.error?.code).toBe('TG_ERR_POLICY_TIMEOUT');
+  });
+
+  it('answers for the object a replace of the whole object leaves', async () => {
+    const replacement: KubernetesObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'other' } };
+    const outcome = await new PolicyEngine([patching('p', () => ({ patch: [{ op: 'replace', path: '', value: replacement }] }))]).mutate(requestFor(pod(['nginx'])));
+    expect(outcome.object).toEqual(replacement);
+    expect(outcome.object).not.toBe(replacement);
+  });
+});
