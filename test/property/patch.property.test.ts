@@ -7,7 +7,7 @@ import type { AdmissionRequest, KubernetesObject } from '../../src/admission/typ
 import { PolicyEngine } from '../../src/engine/engine.js';
 import type { LoadedPolicy } from '../../src/engine/loader.js';
 import annotationInjection from '../../policies/annotation-injection/index.js';
-import { mutating } from '../helpers/policies.js';
+import { mutating, patching } from '../helpers/policies.js';
 
 /** More runs for a deeper search: FC_RUNS=20000 npx vitest run test/property */
 const RUNS = Number(process.env.FC_RUNS ?? 500);
@@ -83,7 +83,7 @@ describe('patches (property)', () => {
         async (object, edits, annotations, overwrite) => {
           const policies: LoadedPolicy[] = [
             mutating('edits', (request) => applyEdits(request.object!, edits)),
-            mutating('annotations', (await annotationInjection.create({ annotations, overwrite }, { name: 'annotations', logger })).mutate),
+            patching('annotations', (await annotationInjection.create({ annotations, overwrite }, { name: 'annotations', logger })).patch!),
           ];
           const engine = new PolicyEngine(policies);
           const original = structuredClone(object);
@@ -101,6 +101,32 @@ describe('patches (property)', () => {
           expect(again.verdict.patch ?? []).toEqual([]);
         },
       ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('from a patching policy: its operations, applied to copies of what they touch, give the object it meant, whatever came before it', async () => {
+    await fc.assert(
+      fc.asyncProperty(podLike, fc.array(edit, { maxLength: 4 }), fc.array(edit, { maxLength: 4 }), async (object, before, edits) => {
+        // A policy that edits first, then one that answers the diff of its edits as operations.
+        let meant: unknown;
+        const engine = new PolicyEngine([
+          mutating('edits', (request) => applyEdits(request.object!, before)),
+          patching('patches', (request) => {
+            const target = asJson(request.object) as KubernetesObject;
+            applyEdits(target, edits);
+            meant = asJson(target);
+            return { patch: fastJsonPatch.compare(asJson(request.object) as object, meant as object) as never };
+          }),
+        ]);
+        const original = structuredClone(object);
+        const outcome = await engine.mutate(requestFor(object));
+        expect(object, 'the object as received is never changed').toEqual(original);
+        expect(outcome.verdict.allowed, JSON.stringify(outcome.policies.map((p) => p.error))).toBe(true);
+        expect(asJson(outcome.object)).toEqual(meant);
+        const wirePatch = asJson(outcome.verdict.patch ?? []) as fastJsonPatch.Operation[];
+        expect(fastJsonPatch.applyPatch(asJson(original), wirePatch, true, false).newDocument).toEqual(meant);
+      }),
       { numRuns: RUNS },
     );
   });
