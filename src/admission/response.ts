@@ -1,4 +1,5 @@
 // Named constructors for AdmissionResponses and the encoder of the reply, in the version asked.
+import { isDeeplyFrozen } from '../frozen.js';
 import type { AdmissionApiVersion, AdmissionResponse, JsonPatchOperation } from './types.js';
 
 /** What the policy engine decided about one request, before it is put on the wire. */
@@ -25,11 +26,29 @@ export function denied(uid: string, message: string, code = 403, warnings: strin
   return response;
 }
 
-export function patched(uid: string, patch: JsonPatchOperation[], warnings: string[] = []): AdmissionResponse {
+/** The last patch encoded, as JSON and as base64: a policy that makes the same change on most objects (an annotation) sends the same patch each time. */
+let lastPatchJson = '';
+let lastPatchBase64 = '';
+/** The last frozen patch encoded: a policy's constant, which cannot have changed since. */
+let lastFrozenPatch: readonly JsonPatchOperation[] | undefined;
+
+function base64OfPatch(patch: readonly JsonPatchOperation[]): string {
+  if (patch === lastFrozenPatch) return lastPatchBase64;
+  const json = JSON.stringify(patch);
+  // Frozen all the way down (the engine checked it), or it is not taken as a key.
+  lastFrozenPatch = Object.isFrozen(patch) && isDeeplyFrozen(patch) ? patch : undefined;
+  if (json !== lastPatchJson) {
+    lastPatchBase64 = Buffer.from(json).toString('base64');
+    lastPatchJson = json;
+  }
+  return lastPatchBase64;
+}
+
+export function patched(uid: string, patch: readonly JsonPatchOperation[], warnings: string[] = []): AdmissionResponse {
   if (patch.length === 0) return allowed(uid, warnings);
   const response = allowed(uid, warnings);
   response.patchType = 'JSONPatch';
-  response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
+  response.patch = base64OfPatch(patch);
   return response;
 }
 

@@ -1,3 +1,4 @@
+import type { JsonPatchOperation } from '../../src/admission/types.js';
 import { describe, expect, it } from 'vitest';
 import { decodeAdmissionReview } from '../../src/admission/review.js';
 import { denied, encodeAdmissionReview, patched, responseFromVerdict } from '../../src/admission/response.js';
@@ -64,5 +65,25 @@ describe('responses', () => {
     expect(response.warnings).toEqual(['w']);
     expect(patched('u', [])).toEqual({ uid: 'u', allowed: true });
     expect(responseFromVerdict('u', { allowed: true, warnings: [] })).toEqual({ uid: 'u', allowed: true });
+  });
+
+  it('encodes each patch as it is, though the last one is kept encoded for the next review that sends the same', () => {
+    const decode = (ops: JsonPatchOperation[]) => JSON.parse(Buffer.from(patched('u', ops).patch!, 'base64').toString('utf8')) as unknown;
+    const annotate: JsonPatchOperation[] = [{ op: 'add', path: '/metadata/annotations', value: { 'tollgate.dev/admitted': 'true' } }];
+    const other: JsonPatchOperation[] = [{ op: 'add', path: '/metadata/annotations', value: { 'tollgate.dev/admitted': 'fals\u00e9' } }];
+    expect(decode(annotate)).toEqual(annotate);
+    expect(decode(annotate)).toEqual(annotate);
+    expect(decode(other)).toEqual(other);
+    expect(decode(structuredClone(annotate))).toEqual(annotate);
+    expect(decode([{ op: 'remove', path: '/x' }])).toEqual([{ op: 'remove', path: '/x' }]);
+    // A deeply frozen patch is known by its identity; one frozen only on the outside is encoded afresh.
+    const frozen = Object.freeze([Object.freeze({ op: 'add' as const, path: '/a', value: Object.freeze({ b: 'c' }) })]);
+    expect(decode(frozen as unknown as JsonPatchOperation[])).toEqual([{ op: 'add', path: '/a', value: { b: 'c' } }]);
+    expect(decode(frozen as unknown as JsonPatchOperation[])).toEqual([{ op: 'add', path: '/a', value: { b: 'c' } }]);
+    const inner = { b: 'c' };
+    const outer = Object.freeze([Object.freeze({ op: 'add' as const, path: '/a', value: inner })]);
+    expect(decode(outer as unknown as JsonPatchOperation[])).toEqual([{ op: 'add', path: '/a', value: { b: 'c' } }]);
+    inner.b = 'changed';
+    expect(decode(outer as unknown as JsonPatchOperation[])).toEqual([{ op: 'add', path: '/a', value: { b: 'changed' } }]);
   });
 });
