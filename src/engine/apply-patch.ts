@@ -33,16 +33,32 @@ const checkedFrozen = new WeakSet<object>();
 export function copyOperations(patch: unknown): readonly JsonPatchOperation[] {
   if (typeof patch === 'object' && patch !== null && checkedFrozen.has(patch)) return patch as readonly JsonPatchOperation[];
   const copy = checkOperations(patch);
-  if (isDeeplyFrozen(patch)) {
-    checkedFrozen.add(patch as object);
-    return patch as readonly JsonPatchOperation[];
+  const kept = isFrozenPatch(patch as unknown[]);
+  // Sent as JSON: a value JSON cannot carry (a BigInt, a cycle) fails the policy here, not the answer later.
+  try {
+    JSON.stringify(kept ? patch : copy);
+  } catch (err) {
+    throw badPatch(`that is not JSON: ${(err as Error).message.split('\n')[0]}`);
   }
-  return copy;
+  if (!kept) return copy;
+  checkedFrozen.add(patch as object);
+  return patch as readonly JsonPatchOperation[];
+}
+
+const MEMBERS = new Set(['op', 'path', 'value', 'from']);
+
+/** A patch kept as it is must be what it is sent as: operations of their own members only, all frozen data. */
+function isFrozenPatch(patch: unknown[]): boolean {
+  if (!Object.isFrozen(patch) || Object.getPrototypeOf(patch) !== Array.prototype) return false;
+  return patch.every((operation) => {
+    const keys = Object.keys(operation as object);
+    return Object.isFrozen(operation) && Object.getPrototypeOf(operation) === Object.prototype && keys.every((key) => MEMBERS.has(key)) && isDeeplyFrozen((operation as JsonPatchOperation).value);
+  });
 }
 
 function checkOperations(patch: unknown): JsonPatchOperation[] {
   if (!Array.isArray(patch)) throw badPatch('that is not a list of operations');
-  return patch.map((operation: unknown, index) => {
+  const copies = patch.map((operation: unknown, index) => {
     if (!isContainer(operation) || Array.isArray(operation)) throw badPatch(`whose operation ${index} is not an object`);
     const { op, path, value, from } = operation as Record<string, unknown>;
     if (typeof op !== 'string' || !OPERATIONS.has(op)) throw badPatch(`whose operation ${index} has op ${JSON.stringify(op)}`);
@@ -54,10 +70,13 @@ function checkOperations(patch: unknown): JsonPatchOperation[] {
     }
     if (op === 'move' || op === 'copy') {
       if (typeof from !== 'string' || (from !== '' && !from.startsWith('/'))) throw badPatch(`whose operation ${index} (${op}) has a from that is not a JSON Pointer`);
+      // RFC 6902 4.4: a value cannot move into itself (fast-json-patch would make a cycle).
+      if (op === 'move' && path !== from && (from === '' || path.startsWith(`${from}/`))) throw badPatch(`whose operation ${index} moves ${from} into itself`);
       copy.from = from;
     }
     return copy;
   });
+  return copies;
 }
 
 /**
@@ -111,14 +130,23 @@ export function applyOperations(object: Record<string, unknown>, operations: rea
   let document: unknown = object;
   for (const [index, operation] of operations.entries()) {
     if (!isContainer(document)) throw badPatch(`whose operation ${index} applies to a document that is no longer an object`);
-    // Where the operation writes (a `test` writes nothing), and where a `move` takes its value from.
-    if (operation.op !== 'test') document = copyAlong(document, operation.path, copies);
-    if (operation.op === 'move') document = copyAlong(document as Container, operation.from!, copies);
-    // The value goes into the document: a copy of its own, apart from the one in the patch (which
-    // was checked when it was copied: a plain copy will do).
-    const applied = operation.value === undefined ? operation : { ...operation, value: copyJson(operation.value) };
+    // A move is a remove, then an add of what was removed: each step's path is copied as it is at
+    // that step (after the remove, the same indices can name other elements).
+    const steps: fastJsonPatch.Operation[] =
+      operation.op === 'move' ? [{ op: 'remove', path: operation.from! }, { op: 'add', path: operation.path, value: undefined }] : [operation as fastJsonPatch.Operation];
+    let removed: unknown;
     try {
-      document = applyOperation(document, applied as fastJsonPatch.Operation, true, true, true, index).newDocument;
+      for (const step of steps) {
+        // Where the step writes (a `test` writes nothing).
+        if (step.op !== 'test') document = copyAlong(document as Container, step.path, copies);
+        // The value goes into the document: a copy of its own, apart from the one in the patch (which
+        // was checked when it was copied: a plain copy will do); a moved value is the one removed.
+        const value = operation.op === 'move' ? removed : 'value' in step ? copyJson(step.value) : undefined;
+        const applied = step.op === 'add' || step.op === 'replace' || step.op === 'test' ? { ...step, value } : step;
+        const result = applyOperation(document, applied as fastJsonPatch.Operation, true, true, true, index);
+        document = result.newDocument;
+        removed = result.removed;
+      }
     } catch (err) {
       throw badPatch(`that does not apply: operation ${index} (${operation.op} ${operation.path}): ${(err as Error).message.split('\n')[0]}`);
     }

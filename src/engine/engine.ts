@@ -274,6 +274,8 @@ export class PolicyEngine {
       let next: Record<string, unknown>;
       let ops: JsonPatchOperation[];
       if (!lazy) {
+        // A list is the operations without their wrapper: a slip, refused rather than taken for "no change".
+        if (Array.isArray(result)) throw badResult('a list; answer { patch: [...operations] }');
         // Possibly the policy's own frozen constant: no patch is changed once made.
         ops = result?.patch === undefined ? [] : (copyOperations(result.patch) as JsonPatchOperation[]);
         next = ops.length > 0 ? applyOperations(run.current as Record<string, unknown>, ops) : (run.current as Record<string, unknown>);

@@ -1,5 +1,6 @@
 // Patching policies: they read the object as it is and answer RFC 6902 operations, which the
 // engine checks, applies to copies of what they touch, and sends on as the patch.
+import fastJsonPatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { JsonPatchOperation, KubernetesObject } from '../../src/admission/types.js';
 import { PolicyEngine } from '../../src/engine/engine.js';
@@ -70,6 +71,63 @@ describe('a patching policy', () => {
     // The patch and the object do not share the value either.
     (outcome.object!.metadata!.labels as Record<string, string>).team = 'edited';
     expect(outcome.verdict.patch).toEqual(addTeam);
+  });
+
+  it('moves within one array as a remove then an add: the object as received is untouched, and the patch gives the object the chain saw', async () => {
+    const object = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { a: [{ n: 'A' }, { n: 'B' }, { n: 'C' }] } } as KubernetesObject;
+    const request = requestFor(object);
+    const received = structuredClone(request.object!);
+    const outcome = await new PolicyEngine([
+      patching('p', () => ({
+        patch: [
+          { op: 'move', from: '/spec/a/0', path: '/spec/a/1/k' },
+          { op: 'add', path: '/spec/a/0', value: { n: 'A' } },
+        ],
+      })),
+      mutating('m', (r) => {
+        r.object!.metadata!.labels = { x: 'y' };
+      }),
+    ]).mutate(request);
+    expect(outcome.policies.map((p) => p.error)).toEqual([undefined, undefined]);
+    expect(request.object).toEqual(received);
+    expect(outcome.object?.spec).toEqual({ a: [{ n: 'A' }, { n: 'B' }, { n: 'C', k: { n: 'A' } }] });
+    const wire = JSON.parse(JSON.stringify(outcome.verdict.patch)) as fastJsonPatch.Operation[];
+    expect(fastJsonPatch.applyPatch(structuredClone(received), wire).newDocument).toEqual(outcome.object);
+  });
+
+  it.each([
+    ['the whole object', ''],
+    ['a member', '/spec'],
+  ])('refuses a move of %s into itself (RFC 6902 4.4) instead of making a cycle', async (_, from) => {
+    const outcome = await new PolicyEngine([patching('p', () => ({ patch: [{ op: 'move', from, path: `${from}/x` }] }))]).mutate(requestFor(pod(['nginx'])));
+    expect(outcome.verdict.allowed).toBe(false);
+    expect(outcome.verdict.message).toContain(`moves ${from} into itself`);
+  });
+
+  it('refuses the operations answered as a bare list, a slip that would otherwise change nothing', async () => {
+    const outcome = await new PolicyEngine([patching('p', () => addTeam as never)]).mutate(requestFor(pod(['nginx'])));
+    expect(outcome.verdict.allowed).toBe(false);
+    expect(outcome.verdict.message).toContain('returned a list; answer { patch: [...operations] }');
+  });
+
+  it('fails a patch JSON cannot carry at the policy, not in the answer', async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const patch of [[{ op: 'add', path: '/x', value: 10n }], Object.freeze([Object.freeze({ op: 'remove', path: '/spec', value: Object.freeze(cyclic) })])]) {
+      const outcome = await new PolicyEngine([patching('p', () => ({ patch: patch as never }))]).mutate(requestFor(pod(['nginx'])));
+      expect(outcome.verdict.allowed).toBe(false);
+      expect(outcome.policies[0]?.error?.code).toBe('TG_ERR_POLICY_BAD_RESULT');
+    }
+  });
+
+  it('copies a frozen patch that is not plain frozen data: a Date (whose time can still be set), an operation with members of its own beyond the four', async () => {
+    const when = Object.freeze(new Date(0));
+    const dated = Object.freeze([Object.freeze({ op: 'add' as const, path: '/metadata/labels', value: Object.freeze({ at: when }) })]);
+    const first = await new PolicyEngine([patching('p', () => ({ patch: dated as unknown as JsonPatchOperation[] }))]).mutate(requestFor(pod(['nginx'])));
+    expect(first.verdict.patch).not.toBe(dated);
+    const extra = Object.freeze([Object.freeze({ op: 'add' as const, path: '/metadata/labels', value: Object.freeze({ team: 'a' }), note: 'x' })]);
+    const second = await new PolicyEngine([patching('p', () => ({ patch: extra as unknown as JsonPatchOperation[] }))]).mutate(requestFor(pod(['nginx'])));
+    expect(second.verdict.patch).toEqual(addTeam);
   });
 
   it('takes a deeply frozen patch (a constant) as it is, and copies one frozen only on the outside', async () => {
