@@ -41,7 +41,8 @@ export interface AdmissionResult {
 export function applyAdmissionPatch(object: KubernetesObject | null | undefined, patch: readonly JsonPatchOperation[]): KubernetesObject | null {
   if (object === null || object === undefined) return null;
   if (patch.length === 0) return object;
-  return applyPatch(structuredClone(object), patch as fastJsonPatch.Operation[], true, true).newDocument;
+  // The values too: applyPatch puts them in by reference, and a patch may be a policy's frozen constant.
+  return applyPatch(structuredClone(object), structuredClone(patch) as fastJsonPatch.Operation[], true, true).newDocument;
 }
 
 /**

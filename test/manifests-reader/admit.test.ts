@@ -147,4 +147,18 @@ describe('admitRequest gives the webhook’s verdict', () => {
     expect(result.patched?.metadata?.labels).toEqual({ a: 'b' });
     expect(request.object?.metadata?.labels).toBeUndefined();
   });
+
+  it('gives each result an object of its own, apart from the patch, though the policy answers one frozen constant', async () => {
+    const request = () => createRequest({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } });
+    const first = await admitRequest(engine, request());
+    const second = await admitRequest(engine, request());
+    const annotations = first.patched?.metadata?.annotations as Record<string, string>;
+    expect(annotations).toEqual({ 'tollgate.dev/admitted': 'true', 'example.com/team': 'platform' });
+    expect(Object.isFrozen(annotations)).toBe(false);
+    expect(annotations).not.toBe(second.patched?.metadata?.annotations);
+    expect(annotations).not.toBe(first.patch[0]?.value);
+    annotations.extra = 'edited';
+    expect(second.patched?.metadata?.annotations).not.toHaveProperty('extra');
+    expect(first.patch[0]?.value).not.toHaveProperty('extra');
+  });
 });
