@@ -112,6 +112,10 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   const timer = setInterval(release, options.flushIntervalMs ?? LOG_FLUSH_INTERVAL_MS).unref();
   writer.on('close', () => clearInterval(timer));
   const flushAtExit = () => {
+    // From here on every write is synchronous: an asynchronous one handed to the thread pool now
+    // might never run before the process is gone (flushSync writes only what is not in flight).
+    // sonic-boom reads `sync` at each write.
+    (writer as unknown as { sync: boolean }).sync = true;
     release();
     try {
       writer.flushSync();

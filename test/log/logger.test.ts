@@ -88,6 +88,14 @@ describe('the default stdout destination, which writes lines in batches', () => 
     expect(messages(crashed.chunks)).toEqual(['before']);
   }, 15_000);
 
+  it('writes what is held when the process ends on its own, even with many processes contending for the machine', async () => {
+    // Held lines handed to an asynchronous write at exit were lost whenever the process was gone
+    // before the thread pool ran the write: most of the time with a dozen processes at once.
+    const script = `const log = createLogger(); for (let i = 0; i < 500; i++) log.info({ i }, 'line ' + i);`;
+    const runs = await Promise.all(Array.from({ length: 16 }, () => runChild(script)));
+    expect(runs.map((run) => messages(run.chunks).length)).toEqual(Array.from({ length: 16 }, () => 500));
+  }, 30_000);
+
   it('writes many lines whole and in order', async () => {
     const { chunks } = await runChild(`const log = createLogger(); for (let i = 0; i < 500; i++) log.info({ i }, 'line ' + i);`);
     expect(messages(chunks)).toEqual(Array.from({ length: 500 }, (_, i) => `line ${i}`));
