@@ -1,5 +1,6 @@
 // tollgate's public API for policy authors and embedders.
 export { definePolicy, PolicyConfigError } from './engine/policy.js';
+export { deepFreeze } from './frozen.js';
 export type {
   EditingPolicy,
   MutatingPolicy,

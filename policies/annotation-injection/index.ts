@@ -5,6 +5,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { AdmissionRequest, JsonPatchOperation } from '../../src/admission/types.js';
 import { definePolicy } from '../../src/engine/policy.js';
+import { deepFreeze } from '../../src/frozen.js';
 
 const { escapePathComponent } = fastJsonPatch;
 
@@ -37,14 +38,6 @@ const configSchema = {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 /** A member JSON would show: own, and not undefined. */

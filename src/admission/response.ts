@@ -1,5 +1,5 @@
 // Named constructors for AdmissionResponses and the encoder of the reply, in the version asked.
-import { isDeeplyFrozen } from '../frozen.js';
+import { isFrozenPatch } from '../frozen.js';
 import type { AdmissionApiVersion, AdmissionResponse, JsonPatchOperation } from './types.js';
 
 /** What the policy engine decided about one request, before it is put on the wire. */
@@ -35,8 +35,8 @@ let lastFrozenPatch: readonly JsonPatchOperation[] | undefined;
 function base64OfPatch(patch: readonly JsonPatchOperation[]): string {
   if (patch === lastFrozenPatch) return lastPatchBase64;
   const json = JSON.stringify(patch);
-  // Frozen all the way down (the engine checked it), or it is not taken as a key.
-  lastFrozenPatch = Object.isFrozen(patch) && isDeeplyFrozen(patch) ? patch : undefined;
+  // Kept as a key only if it cannot change: the engine's own test for a patch it keeps uncopied.
+  lastFrozenPatch = isFrozenPatch(patch) ? patch : undefined;
   if (json !== lastPatchJson) {
     lastPatchBase64 = Buffer.from(json).toString('base64');
     lastPatchJson = json;

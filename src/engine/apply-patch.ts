@@ -5,7 +5,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { JsonPatchOperation } from '../admission/types.js';
 import { ErrorCodes, TollgateError } from '../errors.js';
-import { isDeeplyFrozen } from '../frozen.js';
+import { isFrozenPatch } from '../frozen.js';
 import { copyJson, copyPolicyOutput } from './copy.js';
 
 const { applyOperation, unescapePathComponent } = fastJsonPatch;
@@ -33,7 +33,7 @@ const checkedFrozen = new WeakSet<object>();
 export function copyOperations(patch: unknown): readonly JsonPatchOperation[] {
   if (typeof patch === 'object' && patch !== null && checkedFrozen.has(patch)) return patch as readonly JsonPatchOperation[];
   const copy = checkOperations(patch);
-  const kept = isFrozenPatch(patch as unknown[]);
+  const kept = isFrozenPatch(patch);
   // Sent as JSON: a value JSON cannot carry (a BigInt, a cycle) fails the policy here, not the answer later.
   try {
     JSON.stringify(kept ? patch : copy);
@@ -43,17 +43,6 @@ export function copyOperations(patch: unknown): readonly JsonPatchOperation[] {
   if (!kept) return copy;
   checkedFrozen.add(patch as object);
   return patch as readonly JsonPatchOperation[];
-}
-
-const MEMBERS = new Set(['op', 'path', 'value', 'from']);
-
-/** A patch kept as it is must be what it is sent as: operations of their own members only, all frozen data. */
-function isFrozenPatch(patch: unknown[]): boolean {
-  if (!Object.isFrozen(patch) || Object.getPrototypeOf(patch) !== Array.prototype) return false;
-  return patch.every((operation) => {
-    const keys = Object.keys(operation as object);
-    return Object.isFrozen(operation) && Object.getPrototypeOf(operation) === Object.prototype && keys.every((key) => MEMBERS.has(key)) && isDeeplyFrozen((operation as JsonPatchOperation).value);
-  });
 }
 
 function checkOperations(patch: unknown): JsonPatchOperation[] {

@@ -9,6 +9,7 @@ import { createAjv, describeAjvError } from '../json-schema.js';
 import { DEFAULT_POLICY_TIMEOUT_MS, type FailurePolicy, type PolicyEntry, type PolicyMode } from '../config/schema.js';
 import { compileMatch, type RequestMatcher } from './match.js';
 import type { MutatingPolicy, PolicyContext, PolicyLogger, PolicyModule, ValidatingPolicy } from './policy.js';
+import { deepFreeze } from '../frozen.js';
 import { enterPolicyCall, leavePolicyCall } from './hang-watchdog.js';
 
 /** How long a module's `create` may take at start before the start is refused. */
@@ -102,14 +103,6 @@ function checkModuleShape(candidate: unknown, where: string): PolicyModule {
   const schema = module.configSchema;
   if (schema !== undefined && (typeof schema !== 'object' || schema === null || Array.isArray(schema))) fail('configSchema must be a JSON Schema object');
   return module as unknown as PolicyModule;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }
 
 async function withCreateBudget<T>(work: Promise<T>, where: string): Promise<T> {
