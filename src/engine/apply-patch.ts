@@ -32,17 +32,18 @@ const checkedFrozen = new WeakSet<object>();
  */
 export function copyOperations(patch: unknown): readonly JsonPatchOperation[] {
   if (typeof patch === 'object' && patch !== null && checkedFrozen.has(patch)) return patch as readonly JsonPatchOperation[];
+  // The copy refuses what JSON cannot carry (a cycle, a BigInt) in the values it copies.
   const copy = checkOperations(patch);
-  const kept = isFrozenPatch(patch);
-  // Sent as JSON: a value JSON cannot carry (a BigInt, a cycle) fails the policy here, not the answer later.
+  if (!isFrozenPatch(patch)) return copy;
+  // Kept as it is, members the copy leaves out (a remove's value) included: sent as JSON, checked
+  // as JSON here, once, so that it fails the policy rather than the answer.
   try {
-    JSON.stringify(kept ? patch : copy);
+    JSON.stringify(patch);
   } catch (err) {
     throw badPatch(`that is not JSON: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (!kept) return copy;
-  checkedFrozen.add(patch as object);
-  return patch as readonly JsonPatchOperation[];
+  checkedFrozen.add(patch);
+  return patch;
 }
 
 function checkOperations(patch: unknown): JsonPatchOperation[] {

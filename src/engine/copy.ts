@@ -47,28 +47,33 @@ class Ancestors {
   }
 }
 
+function badOutput(message: string): TollgateError {
+  return new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, message);
+}
+
 /**
- * An array's elements, as JSON has them: a hole or an undefined element is null (a policy may
- * leave either; the diff would otherwise patch a hole as a removal, or leave out its value).
+ * The copy of one member (`key`) or element (`index`) of an object being copied: itself when it
+ * is a primitive, else a fresh container whose filling is queued on `pending`. In a checked walk
+ * (`path` given) a cycle and a BigInt, which JSON cannot carry, are refused.
  */
-function copyElements(source: unknown[], target: unknown[], pending: Array<object | typeof LEAVE>, path?: Ancestors): void {
-  for (let i = 0; i < source.length; i++) {
-    const child = source[i];
-    let copy: unknown = child === undefined ? null : child;
-    if (typeof child === 'object' && child !== null) {
-      if (isPlain(child)) {
-        if (path?.has(child)) throw new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, `returned request.object with a cycle (element ${i} contains itself)`);
-        copy = emptyLike(child);
-        pending.push(child, copy as object);
-      } else {
-        copy = structuredClone(child);
-      }
-    }
-    target[i] = copy;
+function copyOfChild(child: unknown, at: string | number, pending: Array<object | typeof LEAVE>, path: Ancestors | undefined): unknown {
+  if (typeof child !== 'object' || child === null) {
+    if (path && typeof child === 'bigint') throw badOutput(`returned request.object holding a BigInt at ${where(at)}, which JSON cannot carry`);
+    return child;
   }
+  if (!isPlain(child)) return structuredClone(child);
+  if (path?.has(child)) throw badOutput(`returned request.object with a cycle (${where(at)} contains itself)`);
+  const copy = emptyLike(child);
+  pending.push(child, copy);
+  return copy;
+}
+
+function where(at: string | number): string {
+  return typeof at === 'number' ? `element ${at}` : `member "${at}"`;
 }
 
 function walk<T>(value: T, checked: boolean): T {
+  if (checked && typeof value === 'bigint') throw badOutput('returned a BigInt, which JSON cannot carry');
   if (typeof value !== 'object' || value === null) return value;
   if (!isPlain(value)) return structuredClone(value);
   const root = emptyLike(value);
@@ -86,28 +91,21 @@ function walk<T>(value: T, checked: boolean): T {
     }
     const source = pending.pop() as Record<string, unknown>;
     if (path) {
-      if (++objects > MAX_OUTPUT_OBJECTS) throw new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, `the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
+      if (++objects > MAX_OUTPUT_OBJECTS) throw badOutput(`the object holds more than ${MAX_OUTPUT_OBJECTS} objects and arrays`);
       path.enter(source);
       pending.push(source, LEAVE);
     }
     if (Array.isArray(source)) {
-      copyElements(source, target as unknown as unknown[], pending, path);
+      // Elements as JSON has them: a hole or an undefined element is null (a policy may leave
+      // either; the diff would otherwise patch a hole as a removal, or leave out its value).
+      const elements = target as unknown as unknown[];
+      for (let i = 0; i < source.length; i++) elements[i] = source[i] === undefined ? null : copyOfChild(source[i], i, pending, path);
       continue;
     }
     const keys = Object.keys(source);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
-      const child = source[key];
-      let copy = child;
-      if (typeof child === 'object' && child !== null) {
-        if (isPlain(child)) {
-          if (path?.has(child)) throw new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, `returned request.object with a cycle (member "${key}" contains itself)`);
-          copy = emptyLike(child);
-          pending.push(child, copy as object);
-        } else {
-          copy = structuredClone(child);
-        }
-      }
+      const copy = copyOfChild(source[key], key, pending, path);
       // A `__proto__` key is data here; assignment would set the copy's prototype instead.
       if (key === '__proto__') Object.defineProperty(target, key, { value: copy, enumerable: true, writable: true, configurable: true });
       else target[key] = copy;

@@ -82,6 +82,15 @@ describe('copyJson', () => {
 });
 
 describe('copyPolicyOutput', () => {
+  it('refuses a BigInt anywhere, which JSON cannot carry, naming where it is; a cycle through an array element too', () => {
+    expect(() => copyPolicyOutput(10n)).toThrow(/BigInt/);
+    expect(() => copyPolicyOutput({ a: [1, { b: 2n }] })).toThrow(/BigInt at member "b"/);
+    expect(() => copyPolicyOutput({ a: [0, 1n] })).toThrow(/BigInt at element 1/);
+    const list: unknown[] = [1];
+    list.push(list);
+    expect(() => copyPolicyOutput({ list })).toThrow(/cycle \(element 1 contains itself\)/);
+  });
+
   it('refuses an object that contains itself, at any depth, instead of copying for ever', () => {
     const selfish: Record<string, unknown> = { a: 1 };
     selfish.self = selfish;
