@@ -151,7 +151,7 @@ interface MutatingCall {
   policy: LoadedMutatingPolicy;
   outcome: PolicyOutcome;
   started: number;
-  /** Undefined for a patching policy, which is given the object itself. */
+  /** The editing policy's draft; undefined for a patching policy, which is given the object itself (and only for it, once the call is made). */
   lazy: LazyDraft | undefined;
   draft: AdmissionRequest | undefined;
   pending: boolean;
@@ -268,12 +268,13 @@ export class PolicyEngine {
     try {
       const settled = call.settled!;
       if ('error' in settled) throw settled.error;
+      const patching = lazy === undefined;
       const result = settled.answer as { warnings?: unknown; patch?: unknown } | null | undefined;
-      if (result !== undefined && result !== null && typeof result !== 'object') throw badResult(lazy ? 'something other than { warnings? }' : 'something other than { patch?, warnings? }');
+      if (result !== undefined && result !== null && typeof result !== 'object') throw badResult(patching ? 'something other than { patch?, warnings? }' : 'something other than { warnings? }');
       outcome.warnings = stringList(result?.warnings, 'warnings');
       let next: Record<string, unknown>;
       let ops: JsonPatchOperation[];
-      if (!lazy) {
+      if (patching) {
         // A list is the operations without their wrapper: a slip, refused rather than taken for "no change".
         if (Array.isArray(result)) throw badResult('a list; answer { patch: [...operations] }');
         // Possibly the policy's own frozen constant: no patch is changed once made.
