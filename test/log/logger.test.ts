@@ -220,6 +220,26 @@ describe('batched writes', () => {
     }
   });
 
+  it('writes every line whole across batch boundaries: multibyte text, and lines longer than a batch', async () => {
+    const out = fileOutput(60_000);
+    try {
+      // Lines are encoded into a buffer as they come: a line that would not fit must start the
+      // next batch, never be cut; one longer than a batch (64 KiB) goes alone, between its neighbours.
+      const expected: string[] = [];
+      for (let i = 0; i < 1200; i++) {
+        const text = i % 97 === 0 ? `${'é€😀'.repeat(9000)}${i}` : i % 3 === 0 ? `línea ${'€'.repeat(i % 250)} ${i}` : `line ${i}`;
+        expected.push(text);
+        out.logger.info(text);
+      }
+      out.logger.warn('last');
+      expected.push('last');
+      await vi.waitFor(() => expect(out.messages()).toHaveLength(expected.length), { timeout: 5_000, interval: 20 });
+      expect(out.messages()).toEqual(expected);
+    } finally {
+      await out.close();
+    }
+  });
+
   it('stops writing once the process falls quiet: no empty writes on every tick', async () => {
     const out = fileOutput(20);
     try {
