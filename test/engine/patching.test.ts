@@ -29,6 +29,18 @@ describe('a patching policy', () => {
     expect(outcome.object?.metadata).not.toBe(request.object!.metadata);
   });
 
+  it('copies the containers on an escaped path too (`~1` for `/`, `~0` for `~`), leaving the object as received untouched', async () => {
+    const object = pod(['nginx']);
+    (object.spec as Record<string, unknown>)['team/a'] = { 'x~y': { n: 1 } };
+    const request = requestFor(object);
+    const received = structuredClone(request.object);
+    const patch: JsonPatchOperation[] = [{ op: 'add', path: '/spec/team~1a/x~0y/m', value: 2 }];
+    const outcome = await new PolicyEngine([patching('p', () => ({ patch }))]).mutate(request);
+    expect(outcome.policies[0]?.result).toBe('patched');
+    expect(request.object).toEqual(received);
+    expect((outcome.object?.spec as Record<string, Record<string, unknown>>)['team/a']).toEqual({ 'x~y': { n: 1, m: 2 } });
+  });
+
   it('changes nothing when it answers nothing, or no operations', async () => {
     for (const answer of [undefined, {}, { patch: [] }]) {
       const outcome = await new PolicyEngine([patching('p', () => answer)]).mutate(requestFor(pod(['nginx'])));
