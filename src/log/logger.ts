@@ -90,8 +90,8 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   const writer = pino.destination({ dest, sync: false, minLength: 0, maxLength: maxBytes, contentMode: 'buffer' });
   // pino's types know only the utf8 mode's strings.
   const bufferWriter = writer as unknown as { write(chunk: Buffer): boolean };
-  // Off the V8 heap, so a batch costs the collector nothing while it fills.
-  let batch = Buffer.allocUnsafeSlow(LOG_BATCH_BYTES);
+  // Off the V8 heap, so a batch costs the collector nothing while it fills; one for the output's life.
+  const batch = Buffer.allocUnsafeSlow(LOG_BATCH_BYTES);
   /** Bytes of `batch` in use. */
   let held = 0;
   /** Bytes handed to the writer and not yet written: with what is held, what a stalled reader costs. */
@@ -115,9 +115,10 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   };
   const release = () => {
     if (held === 0) return;
-    // The writer keeps the chunk until it is written: the next lines go into a new buffer.
-    const chunk = batch.subarray(0, held);
-    batch = Buffer.allocUnsafeSlow(LOG_BATCH_BYTES);
+    // Copied out at its own size: the writer keeps a chunk until it is written, and a slice of
+    // the batch would keep all 64 KiB of it, which the limit (counted in bytes of lines) would
+    // not see: a stalled reader and one short line a tick would hold 64 KiB a tick.
+    const chunk = Buffer.from(batch.subarray(0, held));
     held = 0;
     hand(chunk);
   };

@@ -147,6 +147,42 @@ describe('a log reader that stalls', () => {
   });
 });
 
+describe('a log reader that stalls, with a trickle of lines', () => {
+  it('holds what the lines take, not a batch buffer per line: memory outside the heap stays within the limit', async () => {
+    // One short line per tick into a FIFO nobody reads: every tick hands the writer a batch of one
+    // line, which waits. A batch kept as a slice of its 64 KiB buffer held all 64 KiB, unseen by
+    // the limit (it counts the bytes of lines): 400 ticks would hold 25 MiB.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+    const fifo = path.join(dir, 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const destination = batchedOutput(fd, { flushIntervalMs: 1, maxBufferBytes: 1024 * 1024 });
+    let reader: ReadStream | undefined;
+    try {
+      const logger = createLogger({ destination });
+      // Fill the FIFO (64 KiB) first, so that every later batch waits.
+      const filler = 'x'.repeat(1000);
+      for (let i = 0; i < 100; i++) logger.info({ i, filler }, 'fill');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const before = process.memoryUsage().arrayBuffers;
+      for (let tick = 0; tick < 400; tick++) {
+        logger.info({ tick }, 'trickle');
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const grown = process.memoryUsage().arrayBuffers - before;
+      expect(grown).toBeLessThan(4 * 1024 * 1024);
+    } finally {
+      reader ??= createReadStream(fifo).resume();
+      const stream = destination.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
+      const closed = new Promise<void>((resolve) => stream.once('close', resolve));
+      stream.end();
+      await closed;
+      reader.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
+});
+
 describe('batched writes', () => {
   /** A batched output to a temporary file, and what has reached the file so far. */
   function fileOutput(flushIntervalMs: number, maxBufferBytes?: number) {
