@@ -13,6 +13,7 @@ const { applyOperation, unescapePathComponent } = fastJsonPatch;
 type Container = Record<string, unknown> | unknown[];
 
 const OPERATIONS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
+const ALL_DIGITS = /^[0-9]*$/;
 
 function badPatch(what: string): TollgateError {
   return new TollgateError(ErrorCodes.TG_ERR_POLICY_BAD_RESULT, `returned a patch ${what}`);
@@ -95,7 +96,10 @@ function copyAlong(root: Container, pointer: string, copies: Set<object>): Conta
   for (let i = 1; i < keys.length - 1; i++) {
     const step = keys[i] as string;
     // Unescaping is two regular-expression replacements; most keys have nothing to unescape.
-    const key = step.includes('~') ? unescapePathComponent(step) : step;
+    let key = step.includes('~') ? unescapePathComponent(step) : step;
+    // An array step as fast-json-patch reads it (any run of digits, `00` and the empty step too,
+    // is the index it spells), so that the element it writes into is the one copied here.
+    if (Array.isArray(parent) && ALL_DIGITS.test(key)) key = String(~~key);
     if (!Object.hasOwn(parent, key)) return root;
     const child = (parent as Record<string, unknown>)[key];
     if (!isContainer(child)) return root;

@@ -41,6 +41,19 @@ describe('a patching policy', () => {
     expect((outcome.object?.spec as Record<string, Record<string, unknown>>)['team/a']).toEqual({ 'x~y': { n: 1, m: 2 } });
   });
 
+  it.each(['/spec/containers/00/image', '/spec/containers//image'])(
+    'copies the element a non-canonical array step (%s) names, as fast-json-patch reads it, leaving the object as received untouched',
+    async (path) => {
+      // A `copy` writes with fast-json-patch's unchecked add, which reads `00` and `` as index 0.
+      const request = requestFor(pod(['nginx']));
+      const received = structuredClone(request.object);
+      const outcome = await new PolicyEngine([patching('p', () => ({ patch: [{ op: 'copy', from: '/metadata/name', path }] }))]).mutate(request);
+      expect(request.object).toEqual(received);
+      expect(outcome.policies[0]?.result).toBe('patched');
+      expect((outcome.object?.spec as { containers: Array<{ image: string }> }).containers[0]?.image).toBe(request.object?.metadata?.name);
+    },
+  );
+
   it('changes nothing when it answers nothing, or no operations', async () => {
     for (const answer of [undefined, {}, { patch: [] }]) {
       const outcome = await new PolicyEngine([patching('p', () => answer)]).mutate(requestFor(pod(['nginx'])));
