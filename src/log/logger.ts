@@ -14,6 +14,9 @@ export const LOG_BATCH_BYTES = 64 * 1024;
 /** A held line is written within this long (a tick), so a quiet server's lines still show promptly; warnings and errors at once; what is held at exit is written then. */
 export const LOG_FLUSH_INTERVAL_MS = 100;
 
+/** Longest `flush(callback)` waits for the writes in flight before it calls back all the same (a reader that never reads again). */
+export const LOG_FLUSH_WAIT_MS = 2_000;
+
 /**
  * Lines waiting beyond this many bytes are dropped and counted: a reader of stdout that stalls (a
  * full disk under the container runtime, say) must not grow the heap until tollgate is OOM-killed.
@@ -64,6 +67,8 @@ export interface BatchedOutput {
 export interface BatchedOutputOptions {
   maxBufferBytes?: number;
   flushIntervalMs?: number;
+  /** Defaults to LOG_FLUSH_WAIT_MS. */
+  flushWaitMs?: number;
 }
 
 /** The count of line ends in a batch. */
@@ -98,13 +103,17 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   let unwritten = 0;
   // A backstop: the check in write() keeps within the limit first, line by line. A dropped
   // batch is no longer on its way: left counted, it would hold the limit shut for good.
+  /** Flushes waiting for every byte handed to the writer to be written. */
+  const waiting: Array<() => void> = [];
+  const written = (bytes: number) => {
+    unwritten = Math.max(0, unwritten - bytes);
+    if (unwritten === 0 && waiting.length > 0) for (const wake of waiting.splice(0)) wake();
+  };
   writer.on('drop', (chunk: Buffer) => {
     droppedLines += countLines(chunk);
-    unwritten = Math.max(0, unwritten - chunk.length);
+    written(chunk.length);
   });
-  writer.on('write', (bytes: number) => {
-    unwritten = Math.max(0, unwritten - bytes);
-  });
+  writer.on('write', written);
   const hand = (chunk: Buffer) => {
     unwritten += chunk.length;
     try {
@@ -160,7 +169,28 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
     },
     flush(callback) {
       release();
-      writer.flush(callback);
+      // Called back once what is in flight is written: sonic-boom's own flush calls back at once,
+      // and an exit then would write what is queued while the thread pool still writes the batch
+      // before it, splicing lines (SIGTERM's exit does exactly that).
+      if (!callback) return;
+      if (unwritten === 0) {
+        callback();
+        return;
+      }
+      let called = false;
+      const done = (err?: Error) => {
+        if (called) return;
+        called = true;
+        clearTimeout(timer);
+        writer.off('error', done);
+        const at = waiting.indexOf(idle);
+        if (at !== -1) waiting.splice(at, 1);
+        callback(err);
+      };
+      const idle = () => done();
+      waiting.push(idle);
+      writer.once('error', done);
+      const timer = setTimeout(done, options.flushWaitMs ?? LOG_FLUSH_WAIT_MS);
     },
     flushSync() {
       release();

@@ -187,6 +187,74 @@ describe('a log reader that stalls, with a trickle of lines', () => {
   }, 20_000);
 });
 
+describe('flush', () => {
+  /** A batched output into a FIFO opened read-write and never read (it takes 64 KiB, then every write waits), and a reader to start later. */
+  function stalledOutput(flushWaitMs?: number) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+    const fifo = path.join(dir, 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const destination = batchedOutput(fd, { flushIntervalMs: 60_000, ...(flushWaitMs ? { flushWaitMs } : {}) });
+    const received: Buffer[] = [];
+    let reader: ReadStream | undefined;
+    return {
+      destination,
+      logger: createLogger({ destination }),
+      read: () => {
+        reader = createReadStream(fifo).on('data', (chunk: string | Buffer) => received.push(Buffer.from(chunk)));
+      },
+      received: () => Buffer.concat(received).toString('utf8'),
+      close: async () => {
+        reader ??= createReadStream(fifo).resume();
+        const stream = destination.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
+        const closed = new Promise<void>((resolve) => stream.once('close', resolve));
+        stream.end();
+        await closed;
+        reader.destroy();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  it('calls back once every line is written, not while a write is still waiting (an exit then splices lines: SIGTERM exits so)', async () => {
+    const out = stalledOutput();
+    try {
+      const filler = 'x'.repeat(1000);
+      for (let i = 0; i < 300; i++) out.logger.info({ i, filler }, 'line');
+      let flushed = false;
+      out.destination.stream.flush(() => {
+        flushed = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // 300 KiB against the FIFO's 64: most of it still waits.
+      expect(flushed).toBe(false);
+      out.read();
+      await vi.waitFor(() => expect(flushed).toBe(true), { timeout: 10_000, interval: 10 });
+      // By the time it called back, every line had been written.
+      const ids = out
+        .received()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { i: number }).i);
+      expect(ids).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    } finally {
+      await out.close();
+    }
+  });
+
+  it('calls back all the same after a while when the reader never reads', async () => {
+    const out = stalledOutput(200);
+    try {
+      for (let i = 0; i < 200; i++) out.logger.info({ i, filler: 'x'.repeat(1000) }, 'line');
+      const started = performance.now();
+      await new Promise<void>((resolve) => out.destination.stream.flush(() => resolve()));
+      expect(performance.now() - started).toBeGreaterThanOrEqual(150);
+    } finally {
+      await out.close();
+    }
+  });
+});
+
 describe('batched writes', () => {
   /** A batched output to a temporary file, and what has reached the file so far. */
   function fileOutput(flushIntervalMs: number, maxBufferBytes?: number) {
