@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
-import { cachedIsoTime, createLogger, droppedLogLines, batchedOutput } from '../../src/log/logger.js';
+import { cachedIsoTime, createLogger, droppedLogLines, batchedOutput, type BatchedOutputOptions } from '../../src/log/logger.js';
 import { TollgateMetrics } from '../../src/metrics/metrics.js';
 import { memoryLogger } from '../helpers/logs.js';
 
@@ -102,21 +102,43 @@ describe('the default stdout destination, which writes lines in batches', () => 
   }, 15_000);
 });
 
+/** A batched output into a FIFO opened read-write and never read (it takes 64 KiB, then every write waits), with a reader to start later. */
+function stalledOutput(options: BatchedOutputOptions) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+  const fifo = path.join(dir, 'stdout');
+  execFileSync('mkfifo', [fifo]);
+  const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  const destination = batchedOutput(fd, options);
+  const received: Buffer[] = [];
+  let reader: ReadStream | undefined;
+  return {
+    destination,
+    logger: createLogger({ destination }),
+    read: () => {
+      reader = createReadStream(fifo).on('data', (chunk: string | Buffer) => received.push(Buffer.from(chunk)));
+    },
+    received: () => Buffer.concat(received),
+    /** Ending waits for what is held to be written, so the FIFO gets a reader first if it has none. */
+    close: async () => {
+      reader ??= createReadStream(fifo).resume();
+      const stream = destination.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
+      const closed = new Promise<void>((resolve) => stream.once('close', resolve));
+      stream.end();
+      await closed;
+      reader.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('a log reader that stalls', () => {
   it('costs a bounded buffer: lines past it are dropped and counted in tollgate_log_lines_dropped_total', async () => {
-    // A FIFO opened read-write and never read: it takes 64 KiB, then every write would block.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
-    const fifo = path.join(dir, 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    const destination = batchedOutput(fd, { maxBufferBytes: 256 * 1024 });
-    let reader: ReadStream | undefined;
+    const out = stalledOutput({ maxBufferBytes: 256 * 1024 });
     try {
-      const logger = createLogger({ destination });
       const before = droppedLogLines();
       const filler = 'x'.repeat(1000);
       // About 2 MiB in one turn of the event loop: no write can finish meanwhile.
-      for (let i = 0; i < 2000; i++) logger.info({ i, filler }, 'line');
+      for (let i = 0; i < 2000; i++) out.logger.info({ i, filler }, 'line');
       const dropped = droppedLogLines() - before;
       // At most 256 KiB (about 250 of these lines) held or being written; the rest dropped.
       expect(dropped).toBeGreaterThan(1700);
@@ -125,24 +147,16 @@ describe('a log reader that stalls', () => {
       expect(text).toContain(`tollgate_log_lines_dropped_total ${droppedLogLines()}`);
 
       // Once the reader catches up, what was held is written, and so are new lines.
-      const received: Buffer[] = [];
-      reader = createReadStream(fifo).on('data', (chunk: string | Buffer) => received.push(Buffer.from(chunk)));
+      out.read();
       // Once the held lines flow again (past the 64 KiB the FIFO itself held), there is room for a new one.
-      await vi.waitFor(() => expect(Buffer.concat(received).length).toBeGreaterThan(128 * 1024), { timeout: 10_000, interval: 20 });
-      logger.info('after the stall');
-      await vi.waitFor(() => expect(Buffer.concat(received).toString()).toContain('"msg":"after the stall"'), { timeout: 10_000, interval: 50 });
-      const lines = Buffer.concat(received).toString().split('\n').filter(Boolean);
+      await vi.waitFor(() => expect(out.received().length).toBeGreaterThan(128 * 1024), { timeout: 10_000, interval: 20 });
+      out.logger.info('after the stall');
+      await vi.waitFor(() => expect(out.received().toString()).toContain('"msg":"after the stall"'), { timeout: 10_000, interval: 50 });
+      const lines = out.received().toString().split('\n').filter(Boolean);
       expect(lines.length).toBe(2000 - dropped + 1);
       expect(lines.every((line) => JSON.parse(line) !== undefined)).toBe(true);
     } finally {
-      // Ending waits for what is held to be written, so the FIFO must have a reader by then.
-      reader ??= createReadStream(fifo).resume();
-      const stream = destination.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
-      const closed = new Promise<void>((resolve) => stream.once('close', resolve));
-      stream.end();
-      await closed;
-      reader.destroy();
-      rmSync(dir, { recursive: true, force: true });
+      await out.close();
     }
   });
 });
@@ -152,21 +166,15 @@ describe('a log reader that stalls, with a trickle of lines', () => {
     // One short line per tick into a FIFO nobody reads: every tick hands the writer a batch of one
     // line, which waits. A batch kept as a slice of its 64 KiB buffer held all 64 KiB, unseen by
     // the limit (it counts the bytes of lines): 400 ticks would hold 25 MiB.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
-    const fifo = path.join(dir, 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    const destination = batchedOutput(fd, { flushIntervalMs: 1, maxBufferBytes: 1024 * 1024 });
-    let reader: ReadStream | undefined;
+    const out = stalledOutput({ flushIntervalMs: 1, maxBufferBytes: 1024 * 1024 });
     try {
-      const logger = createLogger({ destination });
       // Fill the FIFO (64 KiB) first, so that every later batch waits.
       const filler = 'x'.repeat(1000);
-      for (let i = 0; i < 100; i++) logger.info({ i, filler }, 'fill');
+      for (let i = 0; i < 100; i++) out.logger.info({ i, filler }, 'fill');
       await new Promise((resolve) => setTimeout(resolve, 50));
       const before = process.memoryUsage().arrayBuffers;
       for (let tick = 0; tick < 400; tick++) {
-        logger.info({ tick }, 'trickle');
+        out.logger.info({ tick }, 'trickle');
         // Other users of Node's shared 8 KiB buffer pool between ticks (a patch's JSON made into
         // base64, say), each taking half of one, so that each tick's chunk would pin a pool of its own.
         for (let i = 0; i < 2; i++) Buffer.from(`${tick}`.padEnd(4000, '-')).toString('base64');
@@ -176,48 +184,14 @@ describe('a log reader that stalls, with a trickle of lines', () => {
       const grown = process.memoryUsage().arrayBuffers - before;
       expect(grown).toBeLessThan(1024 * 1024);
     } finally {
-      reader ??= createReadStream(fifo).resume();
-      const stream = destination.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
-      const closed = new Promise<void>((resolve) => stream.once('close', resolve));
-      stream.end();
-      await closed;
-      reader.destroy();
-      rmSync(dir, { recursive: true, force: true });
+      await out.close();
     }
   }, 20_000);
 });
 
 describe('flush', () => {
-  /** A batched output into a FIFO opened read-write and never read (it takes 64 KiB, then every write waits), and a reader to start later. */
-  function stalledOutput(flushWaitMs?: number) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
-    const fifo = path.join(dir, 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    const destination = batchedOutput(fd, { flushIntervalMs: 60_000, ...(flushWaitMs ? { flushWaitMs } : {}) });
-    const received: Buffer[] = [];
-    let reader: ReadStream | undefined;
-    return {
-      destination,
-      logger: createLogger({ destination }),
-      read: () => {
-        reader = createReadStream(fifo).on('data', (chunk: string | Buffer) => received.push(Buffer.from(chunk)));
-      },
-      received: () => Buffer.concat(received).toString('utf8'),
-      close: async () => {
-        reader ??= createReadStream(fifo).resume();
-        const stream = destination.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
-        const closed = new Promise<void>((resolve) => stream.once('close', resolve));
-        stream.end();
-        await closed;
-        reader.destroy();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-
   it('calls back once every line is written, not while a write is still waiting (an exit then splices lines: SIGTERM exits so)', async () => {
-    const out = stalledOutput();
+    const out = stalledOutput({ flushIntervalMs: 60_000 });
     try {
       const filler = 'x'.repeat(1000);
       for (let i = 0; i < 300; i++) out.logger.info({ i, filler }, 'line');
@@ -233,6 +207,7 @@ describe('flush', () => {
       // By the time it called back, every line had been written.
       const ids = out
         .received()
+        .toString('utf8')
         .split('\n')
         .filter(Boolean)
         .map((line) => (JSON.parse(line) as { i: number }).i);
@@ -243,7 +218,7 @@ describe('flush', () => {
   });
 
   it('calls back all the same after a while when the reader never reads', async () => {
-    const out = stalledOutput(200);
+    const out = stalledOutput({ flushIntervalMs: 60_000, flushWaitMs: 200 });
     try {
       for (let i = 0; i < 200; i++) out.logger.info({ i, filler: 'x'.repeat(1000) }, 'line');
       const started = performance.now();
