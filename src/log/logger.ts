@@ -101,14 +101,14 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   let held = 0;
   /** Bytes handed to the writer and not yet written: with what is held, what a stalled reader costs. */
   let unwritten = 0;
-  // A backstop: the check in write() keeps within the limit first, line by line. A dropped
-  // batch is no longer on its way: left counted, it would hold the limit shut for good.
   /** Flushes waiting for every byte handed to the writer to be written. */
   const waiting: Array<() => void> = [];
   const written = (bytes: number) => {
     unwritten = Math.max(0, unwritten - bytes);
     if (unwritten === 0 && waiting.length > 0) for (const wake of waiting.splice(0)) wake();
   };
+  // A backstop: the check in write() keeps within the limit first, line by line. A dropped
+  // batch is no longer on its way: left counted, it would hold the limit shut for good.
   writer.on('drop', (chunk: Buffer) => {
     droppedLines += countLines(chunk);
     written(chunk.length);
@@ -181,7 +181,7 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
       const done = (err?: Error) => {
         if (called) return;
         called = true;
-        clearTimeout(timer);
+        clearTimeout(giveUp);
         writer.off('error', done);
         const at = waiting.indexOf(idle);
         if (at !== -1) waiting.splice(at, 1);
@@ -190,7 +190,7 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
       const idle = () => done();
       waiting.push(idle);
       writer.once('error', done);
-      const timer = setTimeout(done, options.flushWaitMs ?? LOG_FLUSH_WAIT_MS);
+      const giveUp = setTimeout(done, options.flushWaitMs ?? LOG_FLUSH_WAIT_MS);
     },
     flushSync() {
       release();
