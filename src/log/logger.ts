@@ -71,16 +71,16 @@ export interface BatchedOutputOptions {
   flushWaitMs?: number;
 }
 
+const NEWLINE = 0x0a;
+/** UTF-8 takes at most three bytes for one UTF-16 code unit (a surrogate pair, two units, takes four). */
+const MAX_UTF8_BYTES_PER_UNIT = 3;
+
 /** The count of line ends in a batch. */
 function countLines(chunk: Buffer): number {
   let lines = 0;
   for (let at = chunk.indexOf(NEWLINE); at !== -1; at = chunk.indexOf(NEWLINE, at + 1)) lines++;
   return lines;
 }
-
-const NEWLINE = 0x0a;
-/** UTF-8 takes at most three bytes for one UTF-16 code unit (a surrogate pair, two units, takes four). */
-const MAX_UTF8_BYTES_PER_UNIT = 3;
 
 /**
  * stdout (or another fd), written asynchronously in batches, holding at most `maxBufferBytes`.
