@@ -86,7 +86,7 @@ function countLines(chunk: Buffer): number {
  * stdout (or another fd), written asynchronously in batches, holding at most `maxBufferBytes`.
  * Each line is encoded into the batch's buffer as it is written, so no line is kept as a string:
  * held strings outlived the young generation's collections, which copied and then promoted them,
- * and that cost more than making the line (about 5 µs a review at saturation, against 0.7 µs in a
+ * and that cost more than making the line (5-12 µs a review at saturation in two ablations, against 0.7 µs in a
  * warm loop; README "Performance"). A full batch is handed to sonic-boom (pino's own destination,
  * which does the asynchronous writes, their retries on EAGAIN and the synchronous flush at exit).
  */
