@@ -9,6 +9,7 @@ import type { PolicyEngine, ReviewOutcome } from '../engine/engine.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { TollgateMetrics } from '../metrics/metrics.js';
+import { afterAnswer } from './after-answer.js';
 import { parseReviewBody } from './json-body.js';
 import { Readiness, SHUTDOWN_CONDITION } from './readiness.js';
 import { reviewLogger } from './review-log.js';
@@ -172,13 +173,26 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     done();
   };
 
-  /** Encodes the answer, logs the review and counts it, and sends the answer. */
+  // The review's log line and metrics, once the turn's answers are sent (./after-answer.ts).
+  const bookkeeping = afterAnswer(
+    (endpoint, request, outcome, durationMs) => {
+      logReview(endpoint, request, outcome, durationMs);
+      onReview?.({ endpoint, request, outcome, durationMs });
+    },
+    (err) => logger.error({ err: describeError(err) }, 'review bookkeeping failed'),
+    () => logger.flush(),
+  );
+  app.addHook('onClose', (_instance, done) => {
+    bookkeeping.close();
+    done();
+  });
+
+  /** Encodes the answer and sends it; the review is logged and counted after. */
   const answer = (endpoint: ReviewEndpoint, reply: FastifyReply, apiVersion: AdmissionApiVersion, request: AdmissionRequest, started: number, outcome: ReviewOutcome): void => {
     const body = encodeAdmissionReview(apiVersion, responseFromVerdict(request.uid, outcome.verdict));
     const durationMs = performance.now() - started;
-    logReview(endpoint, request, outcome, durationMs);
-    onReview?.({ endpoint, request, outcome, durationMs });
     reply.type('application/json').send(body);
+    bookkeeping.add(endpoint, request, outcome, durationMs);
   };
   // Synchronous unless a policy answered with a promise: a review all of whose policies answer at
   // once is answered in the same turn, with no promise for fastify to wait on.
@@ -207,6 +221,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const { metrics } = options;
   if (metrics) {
     routes.push(['/metrics', 'GET', async (_request, reply) => {
+      // Every review answered before the scrape is in it.
+      bookkeeping.finish();
       const { contentType, body } = await metrics.scrape();
       return reply.type(contentType).send(body);
     }]);

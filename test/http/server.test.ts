@@ -59,6 +59,8 @@ describe('review endpoints', () => {
 
   it('writes one info line per review with uid, kind, namespace/name, operation, verdict and duration, never the object', async () => {
     await post('/validate', reviewFor(pod(['evil.io/secret-image']), { uid: 'uid-log' }));
+    // Written at the end of the event loop's turn, after the turn's answers.
+    await new Promise((resolve) => setImmediate(resolve));
     const lines = logs.lines().filter((l) => l.uid === 'uid-log');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 30, msg: 'review', endpoint: 'validate', kind: 'v1/Pod', resource: 'default/web', operation: 'CREATE', verdict: 'denied' });

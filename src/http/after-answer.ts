@@ -1,0 +1,72 @@
+// What is done for a review once its answer is sent: its log line and its metrics. Put off to the
+// end of the event loop's turn (setImmediate, after the turn's I/O) and done there for all of the
+// turn's reviews together. Done inline, each review's bookkeeping ran cold between two answers and
+// held up the next one: at saturation it cost 3-4 times its warm-loop time, and moving it here
+// raised /validate from 0.73 to 0.82 of the floor's throughput (README, "Performance").
+import type { AdmissionRequest } from '../admission/types.js';
+import type { ReviewOutcome } from '../engine/engine.js';
+import type { ReviewEndpoint } from './server.js';
+
+export type ReviewBookkeeping = (endpoint: ReviewEndpoint, request: AdmissionRequest, outcome: ReviewOutcome, durationMs: number) => void;
+
+export interface AfterAnswer {
+  /** Queues a review's bookkeeping; it is done before the event loop waits for I/O again. */
+  add: ReviewBookkeeping;
+  /** Does what is queued, now. */
+  finish(): void;
+  /** Does what is queued, and stops doing it at exit. */
+  close(): void;
+}
+
+/** What the process's queues hold when it exits before their turn ends: done then, by one listener. */
+const unfinished = new Set<() => void>();
+process.once('exit', () => {
+  for (const finish of unfinished) finish();
+});
+
+/**
+ * `bookkeeping` for each review, after the answers of the turn; `onError` for one that throws (an
+ * embedder's hook, say), so that the others are still done. `atExit` runs after what is queued is
+ * done at exit (the logger's flush: the line must reach stdout before the process is gone).
+ */
+export function afterAnswer(bookkeeping: ReviewBookkeeping, onError: (err: unknown) => void, atExit: () => void): AfterAnswer {
+  // Four slots per review, so that queueing one allocates nothing.
+  let queued: unknown[] = [];
+  let spare: unknown[] = [];
+  let scheduled = false;
+  const finish = () => {
+    scheduled = false;
+    if (queued.length === 0) return;
+    const reviews = queued;
+    // Swapped before the calls, so that a review queued by one of them waits for the next turn.
+    queued = spare;
+    for (let at = 0; at < reviews.length; at += 4) {
+      try {
+        bookkeeping(reviews[at] as ReviewEndpoint, reviews[at + 1] as AdmissionRequest, reviews[at + 2] as ReviewOutcome, reviews[at + 3] as number);
+      } catch (err) {
+        onError(err);
+      }
+    }
+    // Emptied, so that nothing holds the reviews' objects until the next turn.
+    reviews.length = 0;
+    spare = reviews;
+  };
+  const finishAtExit = () => {
+    finish();
+    atExit();
+  };
+  unfinished.add(finishAtExit);
+  return {
+    add(endpoint, request, outcome, durationMs) {
+      queued.push(endpoint, request, outcome, durationMs);
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(finish);
+    },
+    finish,
+    close() {
+      finish();
+      unfinished.delete(finishAtExit);
+    },
+  };
+}
