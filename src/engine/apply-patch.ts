@@ -8,7 +8,7 @@ import { ErrorCodes, TollgateError } from '../errors.js';
 import { isFrozenPatch } from '../frozen.js';
 import { copyJson, copyPolicyOutput } from './copy.js';
 
-const { applyOperation, unescapePathComponent } = fastJsonPatch;
+const { applyOperation, unescapePathComponent, validator } = fastJsonPatch;
 
 type Container = Record<string, unknown> | unknown[];
 
@@ -153,3 +153,59 @@ export function applyOperations(object: Record<string, unknown>, operations: rea
   if (!isContainer(document) || Array.isArray(document)) throw badPatch('that leaves request.object no longer an object');
   return document;
 }
+
+/** Operations past which surelyApplies does not look (it compares every pair). */
+const MOST_OPERATIONS_LOOKED_AT = 16;
+
+/** Deeply frozen patches whose operations fast-json-patch's own check has passed: a policy's constant is checked once. */
+const validFrozen = new WeakSet<object>();
+
+/** fast-json-patch's own check of an operation's shape and value (no `undefined` anywhere in it). */
+function passesValidator(operations: readonly JsonPatchOperation[]): boolean {
+  if (validFrozen.has(operations)) return true;
+  try {
+    for (let index = 0; index < operations.length; index++) validator(operations[index] as fastJsonPatch.Operation, index);
+  } catch {
+    return false;
+  }
+  if (isFrozenPatch(operations)) validFrozen.add(operations);
+  return true;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/**
+ * True only when `operations` certainly apply to `object`, found without applying them: each is an
+ * `add` of a member to an object that is there (RFC 6902 4.1: such an add always applies, replacing
+ * the member if it is there), reached through plain objects' own members, with no step that needs
+ * unescaping, is empty, or names a prototype, and no operation writes where another one reads its
+ * way through. Then `applyOperations` would succeed: a caller that needs only the patch, and not
+ * the patched object, can skip the copies. False says nothing; applyOperations then decides.
+ */
+export function surelyApplies(object: Record<string, unknown>, operations: readonly JsonPatchOperation[]): boolean {
+  if (operations.length === 0 || operations.length > MOST_OPERATIONS_LOOKED_AT || !isPlainObject(object)) return false;
+  for (let index = 0; index < operations.length; index++) {
+    const { op, path } = operations[index] as JsonPatchOperation;
+    if (op !== 'add' || path.includes('~')) return false;
+    const keys = path.split('/');
+    // The root itself (`''`) is not a member.
+    if (keys.length < 2) return false;
+    let parent: unknown = object;
+    for (let i = 1; i < keys.length; i++) {
+      const key = keys[i] as string;
+      if (key === '' || key === '__proto__' || key === 'constructor' || key === 'prototype') return false;
+      if (!isPlainObject(parent)) return false;
+      if (i === keys.length - 1) break;
+      if (!Object.hasOwn(parent, key)) return false;
+      parent = parent[key];
+    }
+    // No other operation's path runs through this one's target (an add there could replace an object it writes into).
+    for (let other = 0; other < operations.length; other++) {
+      if (other !== index && (operations[other] as JsonPatchOperation).path.startsWith(`${path}/`)) return false;
+    }
+  }
+  return passesValidator(operations);
+}
+

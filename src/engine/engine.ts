@@ -6,7 +6,7 @@ import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../
 import type { Verdict } from '../admission/response.js';
 import { ErrorCodes, TollgateError, describeError, type ErrorCode } from '../errors.js';
 import type { FailurePolicy, PolicyMode } from '../config/schema.js';
-import { applyOperations, copyOperations } from './apply-patch.js';
+import { applyOperations, copyOperations, surelyApplies } from './apply-patch.js';
 import { copyPolicyOutput } from './copy.js';
 import { lazyDraft, type LazyDraft } from './draft.js';
 import { enterPolicyCall, leavePolicyCall } from './hang-watchdog.js';
@@ -35,7 +35,7 @@ export interface PolicyOutcome {
 export interface ReviewOutcome {
   verdict: Verdict;
   policies: PolicyOutcome[];
-  /** After the mutating chain: the object as the policies left it (the same reference when unchanged). */
+  /** After the mutating chain: the object as the policies left it (the same reference when unchanged); absent when the caller asked for the patch only. */
   object?: KubernetesObject | null;
 }
 
@@ -144,6 +144,17 @@ interface MutatingRun {
   outcomes: PolicyOutcome[];
   /** The diff of the first change is the patch as long as no later policy changes the object. */
   patchFromOriginal: JsonPatchOperation[] | undefined;
+  /** The caller wants the patch only, not the patched object (ReviewOutcome.object). */
+  patchOnly: boolean;
+}
+
+export interface MutatingOptions {
+  /**
+   * `false`: the caller needs the patch only, so the object as the policies left it is not
+   * returned, and a patch that surely applies (apply-patch.ts) need not be applied to know it:
+   * the server's answer carries the patch alone. Default true.
+   */
+  object?: boolean;
 }
 
 /** One mutating policy's call: its draft, and its answer (or what it threw) once settled. */
@@ -203,10 +214,10 @@ export class PolicyEngine {
    * `mutate`, but the outcome itself when every policy answered synchronously, so that the server
    * answers those reviews without a promise or a turn of the microtask queue. May also throw.
    */
-  runMutating(request: AdmissionRequest): ReviewOutcome | Promise<ReviewOutcome> {
+  runMutating(request: AdmissionRequest, options: MutatingOptions = {}): ReviewOutcome | Promise<ReviewOutcome> {
     const original = request.object ?? null;
     if (original === null) return { verdict: { allowed: true, warnings: [] }, policies: [], object: original };
-    return this.continueMutating({ request, original, current: original, outcomes: [], patchFromOriginal: undefined }, 0);
+    return this.continueMutating({ request, original, current: original, outcomes: [], patchFromOriginal: undefined, patchOnly: options.object === false }, 0);
   }
 
   /** The chain from policy `from` on: synchronously, until a policy answers with a promise. */
@@ -219,14 +230,14 @@ export class PolicyEngine {
       if (call.pending) {
         const next = (settled: Settled) => {
           call.settled = settled;
-          return this.endMutatingCall(run, call) ? this.finishMutating(run) : this.continueMutating(run, index + 1);
+          return this.endMutatingCall(run, call, index) ? this.finishMutating(run) : this.continueMutating(run, index + 1);
         };
         return Promise.resolve(call.answer).then(
           (answer: unknown) => next({ answer }),
           (error: unknown) => next({ error }),
         );
       }
-      if (this.endMutatingCall(run, call)) break;
+      if (this.endMutatingCall(run, call, index)) break;
     }
     return this.finishMutating(run);
   }
@@ -261,7 +272,7 @@ export class PolicyEngine {
   }
 
   /** Takes what the policy produced into the run, or records its failure; true when the chain stops here. */
-  private endMutatingCall(run: MutatingRun, call: MutatingCall): boolean {
+  private endMutatingCall(run: MutatingRun, call: MutatingCall, index: number): boolean {
     const { policy, outcome, lazy, draft } = call;
     // Reading what the policy left, or describing what it threw, runs its getters, if it set any: marked as its code too.
     enterPolicyCall(policy.name, run.request);
@@ -279,7 +290,11 @@ export class PolicyEngine {
         if (Array.isArray(result)) throw badResult('a list; answer { patch: [...operations] }');
         // Possibly the policy's own frozen constant: no patch is changed once made.
         ops = result?.patch === undefined ? [] : (copyOperations(result.patch) as JsonPatchOperation[]);
-        next = ops.length > 0 ? applyOperations(run.current as Record<string, unknown>, ops) : (run.current as Record<string, unknown>);
+        const current = run.current as Record<string, unknown>;
+        // Applied only if something will read the result: the caller, or a later policy. Else the
+        // patch, as the first change, is the answer, and it need only apply, which is checked.
+        const unread = ops.length > 0 && run.patchOnly && current === run.original && !this.laterMatches(run.request, index) && surelyApplies(current, ops);
+        next = ops.length > 0 && !unread ? applyOperations(current, ops) : current;
       } else {
         const edited = draft!.object;
         if (typeof edited !== 'object' || edited === null || Array.isArray(edited)) throw badResult('with request.object no longer an object');
@@ -305,6 +320,13 @@ export class PolicyEngine {
     return outcome.result === 'error' && policy.failurePolicy === 'Fail' && policy.mode === 'enforce';
   }
 
+  /** Whether a mutating policy after `index` will see the request. */
+  private laterMatches(request: AdmissionRequest, index: number): boolean {
+    const policies = this.mutating;
+    for (let later = index + 1; later < policies.length; later++) if (policies[later]!.matches(request)) return true;
+    return false;
+  }
+
   private finishMutating(run: MutatingRun): ReviewOutcome {
     const { original, current, outcomes } = run;
     let patch = run.patchFromOriginal;
@@ -318,6 +340,7 @@ export class PolicyEngine {
       }
     }
     const verdict = verdictOf(outcomes, patch);
+    if (run.patchOnly) return { verdict, policies: outcomes };
     return { verdict, policies: outcomes, object: verdict.allowed ? current : original };
   }
 

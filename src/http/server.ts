@@ -5,7 +5,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { decodeAdmissionReview } from '../admission/review.js';
 import { encodeAdmissionReview, responseFromVerdict } from '../admission/response.js';
 import type { AdmissionApiVersion, AdmissionRequest } from '../admission/types.js';
-import type { PolicyEngine, ReviewOutcome } from '../engine/engine.js';
+import type { MutatingOptions, PolicyEngine, ReviewOutcome } from '../engine/engine.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { TollgateMetrics } from '../metrics/metrics.js';
@@ -68,6 +68,9 @@ export interface ServerOptions {
   /** Serves `GET /metrics` and counts reviews refused for overload. */
   metrics?: TollgateMetrics;
 }
+
+/** The answer carries the patch alone: the patched object is not needed (engine.ts, MutatingOptions). */
+const PATCH_ONLY: MutatingOptions = { object: false };
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
@@ -201,7 +204,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const started = performance.now();
       const { apiVersion, request: admissionRequest } = decodeAdmissionReview(request.body);
       const chain = engine.current;
-      const outcome = endpoint === 'mutate' ? chain.runMutating(admissionRequest) : chain.runValidating(admissionRequest);
+      const outcome = endpoint === 'mutate' ? chain.runMutating(admissionRequest, PATCH_ONLY) : chain.runValidating(admissionRequest);
       if (outcome instanceof Promise) return outcome.then((settled) => answer(endpoint, reply, apiVersion, admissionRequest, started, settled));
       answer(endpoint, reply, apiVersion, admissionRequest, started, outcome);
       return undefined;

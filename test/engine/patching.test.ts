@@ -3,6 +3,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { JsonPatchOperation, KubernetesObject } from '../../src/admission/types.js';
+import { applyOperations, surelyApplies } from '../../src/engine/apply-patch.js';
 import { PolicyEngine } from '../../src/engine/engine.js';
 import { mutating, patching } from '../helpers/policies.js';
 import { pod, requestFor } from '../helpers/reviews.js';
@@ -254,5 +255,98 @@ describe('a patching policy', () => {
     const outcome = await new PolicyEngine([patching('p', () => ({ patch: [{ op: 'replace', path: '', value: replacement }] }))]).mutate(requestFor(pod(['nginx'])));
     expect(outcome.object).toEqual(replacement);
     expect(outcome.object).not.toBe(replacement);
+  });
+});
+
+describe('surelyApplies: a patch known to apply without applying it', () => {
+  const object = () =>
+    ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', annotations: { a: '1' }, list: [{ x: 1 }] }, spec: { containers: [{ name: 'c', image: 'nginx' }] } }) as Record<string, unknown>;
+  const add = (path: string, value: unknown = 'v'): JsonPatchOperation => ({ op: 'add', path, value });
+
+  it.each<[string, JsonPatchOperation[]]>([
+    ['a new map under metadata', [add('/metadata/labels', { team: 'a' })]],
+    ['members of an existing map, one new and one there', [add('/metadata/annotations/b'), add('/metadata/annotations/a')]],
+    ['a member at the top', [add('/status', {})]],
+    ['a member whose value is replaced, an array', [add('/spec/containers', [])]],
+    ['two adds of the same member', [add('/metadata/annotations/b', '1'), add('/metadata/annotations/b', '2')]],
+  ])('true for %s, and then it does apply', (_what, operations) => {
+    const received = object();
+    expect(surelyApplies(received, operations)).toBe(true);
+    expect(() => applyOperations(received, operations)).not.toThrow();
+    expect(received).toEqual(object());
+  });
+
+  it.each<[string, JsonPatchOperation[]]>([
+    ['no operations', []],
+    ['the root', [add('')]],
+    ['an empty step', [add('/metadata/')]],
+    ['an escaped step', [add('/metadata/annotations/a~1b')]],
+    ['a prototype step', [add('/metadata/__proto__')]],
+    ['a constructor step', [add('/metadata/constructor')]],
+    ['a parent that is not there', [add('/metadata/labels/team')]],
+    ['an inherited parent', [add('/metadata/toString/x')]],
+    ['a parent that is a string', [add('/metadata/name/x')]],
+    ['a parent that is an array', [add('/spec/containers/0')]],
+    ['an element of an array on the way', [add('/metadata/list/0/y')]],
+    ['an add through what another add replaces', [add('/metadata', {}), add('/metadata/annotations/b')]],
+    ['the same, in the other order', [add('/metadata/annotations/b'), add('/metadata', {})]],
+    ['a replace', [{ op: 'replace', path: '/metadata/name', value: 'q' }]],
+    ['a remove', [{ op: 'remove', path: '/metadata/name' }]],
+    ['a test', [{ op: 'test', path: '/metadata/name', value: 'p' }]],
+    ['a copy', [{ op: 'copy', from: '/metadata/name', path: '/metadata/alias' }]],
+    ['a value holding undefined (fast-json-patch refuses it)', [add('/metadata/labels', { team: undefined })]],
+    ['more operations than it looks at', Array.from({ length: 17 }, (_, i) => add(`/metadata/annotations/k${i}`))],
+  ])('false for %s', (_what, operations) => {
+    expect(surelyApplies(object(), operations)).toBe(false);
+  });
+
+  it('false for an object that is not plain data', () => {
+    const odd = Object.assign(Object.create({ inherited: true }) as Record<string, unknown>, object());
+    expect(surelyApplies(odd, [add('/metadata/labels')])).toBe(false);
+  });
+});
+
+describe('the mutating chain for the patch only (the server)', () => {
+  const label = patching('label', () => ({ patch: addTeam }));
+
+  it('answers the same verdict, without the object, and applies nothing it does not have to', async () => {
+    const request = requestFor(pod(['nginx']));
+    const engine = new PolicyEngine([label]);
+    const full = await engine.mutate(request);
+    const patchOnly = await engine.runMutating(request, { object: false });
+    expect(patchOnly.verdict).toEqual(full.verdict);
+    expect(patchOnly.policies.map((p) => p.result)).toEqual(['patched']);
+    expect(patchOnly).not.toHaveProperty('object');
+  });
+
+  it('still fails a patch that does not apply, as the full chain does', async () => {
+    const request = requestFor(pod(['nginx']));
+    const broken = patching('broken', () => ({ patch: [{ op: 'add', path: '/metadata/labels/team', value: 'a' }] }));
+    const engine = new PolicyEngine([broken]);
+    const patchOnly = await engine.runMutating(request, { object: false });
+    expect(patchOnly.verdict).toEqual((await engine.mutate(request)).verdict);
+    expect(patchOnly.verdict.allowed).toBe(false);
+    expect(patchOnly.policies[0]?.error?.message).toContain('does not apply');
+  });
+
+  it('applies a patch a later policy reads, so that the later policy sees it', async () => {
+    let seen: unknown;
+    const reader = patching('reader', (r) => {
+      seen = r.object?.metadata?.labels;
+      return undefined;
+    });
+    const outcome = await new PolicyEngine([label, reader]).runMutating(requestFor(pod(['nginx'])), { object: false });
+    expect(seen).toEqual({ team: 'a' });
+    expect(outcome.verdict.patch).toEqual(addTeam);
+  });
+
+  it('diffs from the object as received when two policies change it', async () => {
+    const second = patching('second', () => ({ patch: [{ op: 'add', path: '/metadata/labels/tier', value: 'web' }] }));
+    const request = requestFor(pod(['nginx']));
+    const engine = new PolicyEngine([label, second]);
+    const patchOnly = await engine.runMutating(request, { object: false });
+    expect(patchOnly.verdict).toEqual((await engine.mutate(request)).verdict);
+    const patched = fastJsonPatch.applyPatch(structuredClone(request.object!), patchOnly.verdict.patch as fastJsonPatch.Operation[]).newDocument;
+    expect(patched.metadata?.labels).toEqual({ team: 'a', tier: 'web' });
   });
 });

@@ -3,7 +3,8 @@
 import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import type { AdmissionRequest, KubernetesObject } from '../../src/admission/types.js';
+import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../../src/admission/types.js';
+import { applyOperations, surelyApplies } from '../../src/engine/apply-patch.js';
 import { PolicyEngine } from '../../src/engine/engine.js';
 import type { LoadedPolicy } from '../../src/engine/loader.js';
 import annotationInjection from '../../policies/annotation-injection/index.js';
@@ -129,5 +130,43 @@ describe('patches (property)', () => {
       }),
       { numRuns: RUNS },
     );
+  });
+
+  // Operations of every kind on paths mostly through what the object has, values now and then
+  // holding undefined: surelyApplies must never call a patch sure that fast-json-patch refuses.
+  const step = fc.oneof(fc.constantFrom('metadata', 'annotations', 'labels', 'spec', 'name', 'extra', 'containers', '0', 'a', 'b'), key);
+  const anyOperation: fc.Arbitrary<JsonPatchOperation> = fc.record({
+    op: fc.constantFrom('add', 'add', 'add', 'replace', 'remove', 'test', 'move', 'copy'),
+    path: fc.array(step, { maxLength: 4 }).map((steps) => steps.map((k) => `/${fastJsonPatch.escapePathComponent(k)}`).join('')),
+    from: fc.array(step, { minLength: 1, maxLength: 3 }).map((steps) => steps.map((k) => `/${k}`).join('')),
+    value: fc.oneof(json, json, fc.dictionary(key, fc.constant(undefined), { minKeys: 1, maxKeys: 1 })),
+  }) as fc.Arbitrary<JsonPatchOperation>;
+  // Adds into what a pod has, as annotation and label policies make them.
+  const likelyAdd: fc.Arbitrary<JsonPatchOperation> = fc.record({
+    op: fc.constant('add' as const),
+    path: fc.tuple(fc.constantFrom('/metadata', '/metadata/annotations', '/metadata/extra', '/spec'), fc.oneof(step, step)).map(([parent, k]) => `${parent}/${fastJsonPatch.escapePathComponent(k)}`),
+    value: fc.oneof(json, json, json, fc.dictionary(key, fc.constant(undefined), { minKeys: 1, maxKeys: 1 })),
+  });
+  const operation = fc.oneof(anyOperation, likelyAdd, likelyAdd);
+
+  it('surely applying: what surelyApplies accepts applies, and the patch-only chain answers what the full one does', async () => {
+    let sure = 0;
+    await fc.assert(
+      fc.asyncProperty(podLike, fc.array(operation, { maxLength: 4 }), async (object, operations) => {
+        const received = structuredClone(object);
+        if (surelyApplies(object as Record<string, unknown>, operations)) {
+          sure++;
+          expect(() => applyOperations(object as Record<string, unknown>, operations)).not.toThrow();
+        }
+        const engine = new PolicyEngine([patching('p', () => ({ patch: structuredClone(operations) }))]);
+        const full = await engine.mutate(requestFor(object));
+        const patchOnly = await engine.runMutating(requestFor(object), { object: false });
+        expect(patchOnly.verdict).toEqual(full.verdict);
+        expect(object, 'the object as received is never changed').toEqual(received);
+      }),
+      { numRuns: RUNS },
+    );
+    // The generator reaches the case it is for.
+    expect(sure).toBeGreaterThan(RUNS / 20);
   });
 });
