@@ -1,4 +1,5 @@
 // Named constructors for AdmissionResponses and the encoder of the reply, in the version asked.
+import fastJsonStringify from 'fast-json-stringify';
 import { isFrozenPatch } from '../frozen.js';
 import type { AdmissionApiVersion, AdmissionResponse, JsonPatchOperation } from './types.js';
 
@@ -57,9 +58,39 @@ export function responseFromVerdict(uid: string, verdict: Verdict): AdmissionRes
   return patched(uid, verdict.patch ?? [], verdict.warnings);
 }
 
+/**
+ * The answer's schema: every member an AdmissionResponse has, in the order the constructors above
+ * add them (so the text is the one JSON.stringify gives). Compiled once into a serialiser by
+ * fast-json-stringify (fastify's own): a third of JSON.stringify's time on this small object, and a
+ * quarter when it runs cold, as it does once per review (README, "Performance").
+ */
+const REVIEW_ANSWER_SCHEMA: fastJsonStringify.ObjectSchema = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'response'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    response: {
+      type: 'object',
+      required: ['uid', 'allowed'],
+      properties: {
+        uid: { type: 'string' },
+        allowed: { type: 'boolean' },
+        status: { type: 'object', properties: { code: { type: 'integer' }, message: { type: 'string' }, reason: { type: 'string' } } },
+        warnings: { type: 'array', items: { type: 'string' } },
+        patchType: { type: 'string' },
+        patch: { type: 'string' },
+        auditAnnotations: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
+  },
+};
+
+const serializeReviewAnswer = fastJsonStringify(REVIEW_ANSWER_SCHEMA);
+
 /** The AdmissionReview to answer with, in the apiVersion the request came in. */
 export function encodeAdmissionReview(apiVersion: AdmissionApiVersion, response: AdmissionResponse): string {
-  return JSON.stringify({ apiVersion, kind: 'AdmissionReview', response });
+  return serializeReviewAnswer({ apiVersion, kind: 'AdmissionReview', response });
 }
 
 /** The verdict in one word, as logs and metrics name it. */
