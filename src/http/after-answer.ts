@@ -24,12 +24,17 @@ process.once('exit', () => {
   for (const finish of unfinished) finish();
 });
 
-/**
- * `bookkeeping` for each review, after the answers of the turn; `onError` for one that throws (an
- * embedder's hook, say), so that the others are still done. `atExit` runs after what is queued is
- * done at exit (the logger's flush: the line must reach stdout before the process is gone).
- */
-export function afterAnswer(bookkeeping: ReviewBookkeeping, onError: (err: unknown) => void, atExit: () => void): AfterAnswer {
+export interface AfterAnswerOptions {
+  /** For a review whose bookkeeping throws (an embedder's hook, say), so that the others are still done. */
+  onError(err: unknown): void;
+  /** After each batch (the review lines' write: one for all of them). */
+  afterBatch(): void;
+  /** After what is queued is done at exit (the logger's flush: the lines must reach stdout before the process is gone). */
+  atExit(): void;
+}
+
+/** `bookkeeping` for each review, after the answers of the turn. */
+export function afterAnswer(bookkeeping: ReviewBookkeeping, options: AfterAnswerOptions): AfterAnswer {
   // Four slots per review, so that queueing one allocates nothing.
   let queued: unknown[] = [];
   let spare: unknown[] = [];
@@ -44,16 +49,17 @@ export function afterAnswer(bookkeeping: ReviewBookkeeping, onError: (err: unkno
       try {
         bookkeeping(reviews[at] as ReviewEndpoint, reviews[at + 1] as AdmissionRequest, reviews[at + 2] as ReviewOutcome, reviews[at + 3] as number);
       } catch (err) {
-        onError(err);
+        options.onError(err);
       }
     }
+    options.afterBatch();
     // Emptied, so that nothing holds the reviews' objects until the next turn.
     reviews.length = 0;
     spare = reviews;
   };
   const finishAtExit = () => {
     finish();
-    atExit();
+    options.atExit();
   };
   unfinished.add(finishAtExit);
   return {

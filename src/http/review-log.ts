@@ -2,7 +2,7 @@
 import { verdictName } from '../admission/response.js';
 import { Operations, type AdmissionRequest, type GroupVersionKind } from '../admission/types.js';
 import type { ReviewOutcome } from '../engine/engine.js';
-import { infoLineWriter, jsonStringContent } from '../log/fast-line.js';
+import { infoLines, jsonStringContent } from '../log/fast-line.js';
 import type { Logger } from '../log/logger.js';
 import type { ReviewEndpoint } from './server.js';
 
@@ -57,10 +57,19 @@ export function reviewLogMembers(endpoint: ReviewEndpoint, request: AdmissionReq
   return members + ',"policies":' + outcome.policies.length + ',"durationMs":' + Math.round(durationMs * 1000) / 1000;
 }
 
-/** Logs each review at info, or does nothing when info is off. */
-export function reviewLogger(logger: Logger): (endpoint: ReviewEndpoint, request: AdmissionRequest, outcome: ReviewOutcome, durationMs: number) => void {
-  const write = infoLineWriter(logger, 'review');
-  return (endpoint, request, outcome, durationMs) => {
-    if (logger.isLevelEnabled('info')) write(reviewLogMembers(endpoint, request, outcome, durationMs));
+export interface ReviewLog {
+  /** The review's line at info (nothing when info is off), written at the next flush. */
+  add(endpoint: ReviewEndpoint, request: AdmissionRequest, outcome: ReviewOutcome, durationMs: number): void;
+  /** Writes the lines added since the last flush, together. */
+  flush(): void;
+}
+
+export function reviewLog(logger: Logger): ReviewLog {
+  const lines = infoLines(logger, 'review');
+  return {
+    add(endpoint, request, outcome, durationMs) {
+      if (logger.isLevelEnabled('info')) lines.add(reviewLogMembers(endpoint, request, outcome, durationMs));
+    },
+    flush: lines.flush,
   };
 }

@@ -12,7 +12,7 @@ import type { TollgateMetrics } from '../metrics/metrics.js';
 import { afterAnswer } from './after-answer.js';
 import { parseReviewBody } from './json-body.js';
 import { Readiness, SHUTDOWN_CONDITION } from './readiness.js';
-import { reviewLogger } from './review-log.js';
+import { reviewLog } from './review-log.js';
 
 /** Largest review body accepted: object and oldObject can each be a few MiB (etcd's limit is 1.5 MiB). */
 export const MAX_REVIEW_BODY_BYTES = 16 * 1024 * 1024;
@@ -99,7 +99,7 @@ function fromFastifyError(error: FastifyError): TollgateError | undefined {
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { engine, logger, onReview } = options;
-  const logReview = reviewLogger(logger);
+  const reviewLines = reviewLog(logger);
   const readiness = options.readiness ?? new Readiness();
   const timeouts: ServerTimeouts = {
     headersMs: HEADERS_TIMEOUT_MS,
@@ -179,11 +179,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // The review's log line and metrics, once the turn's answers are sent (./after-answer.ts).
   const bookkeeping = afterAnswer(
     (endpoint, request, outcome, durationMs) => {
-      logReview(endpoint, request, outcome, durationMs);
+      reviewLines.add(endpoint, request, outcome, durationMs);
       onReview?.({ endpoint, request, outcome, durationMs });
     },
-    (err) => logger.error({ err: describeError(err) }, 'review bookkeeping failed'),
-    () => logger.flush(),
+    {
+      onError: (err) => logger.error({ err: describeError(err) }, 'review bookkeeping failed'),
+      afterBatch: reviewLines.flush,
+      atExit: () => logger.flush(),
+    },
   );
   app.addHook('onClose', (_instance, done) => {
     bookkeeping.close();

@@ -1,4 +1,4 @@
-// An info line whose fields the caller has already written as JSON, put out through the logger's
+// Info lines whose fields the caller has already written as JSON, put out through the logger's
 // own level, time, bindings and destination (pino.symbols, which pino exposes "for performant
 // integration"): the one review line per review is the hottest line there is, and pino's generic
 // serializer, which looks up a serializer and a stringifier for every key, cost four times what
@@ -22,24 +22,46 @@ function pieces(state: LoggerState): { level: unknown; time: unknown; bindings: 
   };
 }
 
-/**
- * Writes `{"level":30,"time":...,<bindings><members>,"msg":<message>}` as `logger.info` would.
- * `members` is JSON object members, each led by a comma (`,"uid":"a","policies":1`).
- */
-export type InfoLineWriter = (members: string) => void;
+/** Characters of lines held past which `add` writes them at once, to keep a write within the output's batch. */
+const MOST_HELD_CHARS = 16 * 1024;
 
-/** The fast writer of lines saying `message` to `logger`; a logger that is not pino's own (a test double) gets one that parses the members and calls `info`. */
-export function infoLineWriter(logger: Logger, message: string): InfoLineWriter {
+/**
+ * Lines `{"level":30,"time":...,<bindings><members>,"msg":<message>}`, as `logger.info` would write
+ * them, written together: one write per batch of lines, not per line (a write encodes its text
+ * into the output's buffer, a call into C++ that cost more than making the line). The lines of a
+ * batch share the time of its first: they are all of one turn of the event loop.
+ */
+export interface InfoLines {
+  /** A line with these JSON object members, each led by a comma (`,"uid":"a","policies":1`). */
+  add(members: string): void;
+  /** Writes the lines added since the last flush. */
+  flush(): void;
+}
+
+/** The fast lines saying `message` to `logger`; a logger that is not pino's own (a test double) gets each line parsed and passed to `info` at once. */
+export function infoLines(logger: Logger, message: string): InfoLines {
   const state = logger as unknown as LoggerState;
   const { level, time, bindings, end, stream } = pieces(state);
   const isPino =
     typeof level === 'string' && typeof time === 'function' && typeof bindings === 'string' && typeof end === 'string' && typeof (stream as { write?: unknown } | undefined)?.write === 'function';
-  if (!isPino) return (members) => logger.info(JSON.parse(`{${members.slice(1)}}`) as object, message);
+  if (!isPino) return { add: (members) => logger.info(JSON.parse(`{${members.slice(1)}}`) as object, message), flush() {} };
   const tail = `,"msg":${JSON.stringify(message)}${end as string}`;
-  return (members) => {
-    if (logger.levelVal > INFO) return;
-    const line = (state[lsCacheSym] as Record<number, string>)[INFO] + (state[timeSym] as () => string)() + (state[chindingsSym] as string) + members + tail;
-    (state[streamSym] as { write(line: string): void }).write(line);
+  let held = '';
+  let heldTime = '';
+  const flush = () => {
+    if (held === '') return;
+    const lines = held;
+    held = '';
+    (state[streamSym] as { write(lines: string): void }).write(lines);
+  };
+  return {
+    add(members) {
+      if (logger.levelVal > INFO) return;
+      if (held === '') heldTime = (state[timeSym] as () => string)();
+      held += (state[lsCacheSym] as Record<number, string>)[INFO] + heldTime + (state[chindingsSym] as string) + members + tail;
+      if (held.length >= MOST_HELD_CHARS) flush();
+    },
+    flush,
   };
 }
 

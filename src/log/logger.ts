@@ -44,7 +44,7 @@ process.once('exit', () => {
   for (const flush of atExit) flush();
 });
 
-/** What pino writes to: one line per call. */
+/** What pino writes to: whole lines, one or more per call. */
 export interface LineDestination {
   write(line: string): void;
   /** Writes what is held; `callback` once it is written. */
@@ -74,6 +74,13 @@ export interface BatchedOutputOptions {
 const NEWLINE = 0x0a;
 /** UTF-8 takes at most three bytes for one UTF-16 code unit (a surrogate pair, two units, takes four). */
 const MAX_UTF8_BYTES_PER_UNIT = 3;
+
+/** The count of lines in one write (the review lines of a turn come in one). */
+function linesIn(text: string): number {
+  let lines = 0;
+  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) lines++;
+  return Math.max(1, lines);
+}
 
 /** The count of line ends in a batch. */
 function countLines(chunk: Buffer): number {
@@ -158,13 +165,13 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
       if (mostBytes > LOG_BATCH_BYTES) {
         // A line longer than a batch goes alone, in a buffer of its own.
         const bytes = Buffer.byteLength(line);
-        if (unwritten + bytes > maxBytes) droppedLines++;
+        if (unwritten + bytes > maxBytes) droppedLines += linesIn(line);
         else hand(Buffer.from(line));
         return;
       }
       const bytes = batch.write(line, held);
       // Within the limit, or left out: what was encoded past `held` is not part of the batch.
-      if (unwritten + held + bytes > maxBytes) droppedLines++;
+      if (unwritten + held + bytes > maxBytes) droppedLines += linesIn(line);
       else held += bytes;
     },
     flush(callback) {

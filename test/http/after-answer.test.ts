@@ -13,11 +13,12 @@ import { pod, requestFor, reviewFor } from '../helpers/reviews.js';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 const outcome: ReviewOutcome = { verdict: { allowed: true, warnings: [] }, policies: [] };
+const quiet = { onError: () => {}, afterBatch: () => {}, atExit: () => {} };
 
 describe('afterAnswer', () => {
   it('does the queued reviews together, in order, at the end of the turn and not before', async () => {
     const done: string[] = [];
-    const after = afterAnswer((_endpoint, request) => done.push(request.uid), () => {}, () => {});
+    const after = afterAnswer((_endpoint, request) => done.push(request.uid), quiet);
     try {
       for (const uid of ['a', 'b', 'c']) after.add('validate', requestFor(pod(['nginx']), { uid }), outcome, 1);
       await Promise.resolve();
@@ -32,9 +33,24 @@ describe('afterAnswer', () => {
     }
   });
 
+  it('calls afterBatch once after each batch, after all of its reviews', async () => {
+    const calls: string[] = [];
+    const after = afterAnswer((_endpoint, request) => calls.push(request.uid), { ...quiet, afterBatch: () => calls.push('batch') });
+    try {
+      after.add('validate', requestFor(pod(['nginx']), { uid: 'a' }), outcome, 1);
+      after.add('validate', requestFor(pod(['nginx']), { uid: 'b' }), outcome, 1);
+      await nextTurn();
+      after.add('validate', requestFor(pod(['nginx']), { uid: 'c' }), outcome, 1);
+      await nextTurn();
+      expect(calls).toEqual(['a', 'b', 'batch', 'c', 'batch']);
+    } finally {
+      after.close();
+    }
+  });
+
   it('does what is queued at once when asked, and each review once', async () => {
     const done: string[] = [];
-    const after = afterAnswer((_endpoint, request) => done.push(request.uid), () => {}, () => {});
+    const after = afterAnswer((_endpoint, request) => done.push(request.uid), quiet);
     after.add('validate', requestFor(pod(['nginx']), { uid: 'a' }), outcome, 1);
     after.finish();
     expect(done).toEqual(['a']);
@@ -51,8 +67,7 @@ describe('afterAnswer', () => {
         if (request.uid === 'bad') throw new Error('hook broke');
         done.push(request.uid);
       },
-      (err) => errors.push(err),
-      () => {},
+      { ...quiet, onError: (err) => errors.push(err) },
     );
     try {
       for (const uid of ['a', 'bad', 'c']) after.add('validate', requestFor(pod(['nginx']), { uid }), outcome, 1);
@@ -71,8 +86,7 @@ describe('afterAnswer', () => {
         done.push(request.uid);
         if (request.uid === 'a') after.add('validate', requestFor(pod(['nginx']), { uid: 'again' }), outcome, 1);
       },
-      () => {},
-      () => {},
+      quiet,
     );
     try {
       after.add('validate', requestFor(pod(['nginx']), { uid: 'a' }), outcome, 1);

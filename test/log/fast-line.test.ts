@@ -4,8 +4,8 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AdmissionRequest } from '../../src/admission/types.js';
 import type { ReviewOutcome } from '../../src/engine/engine.js';
-import { reviewLogMembers, reviewLogger } from '../../src/http/review-log.js';
-import { infoLineWriter, jsonStringContent } from '../../src/log/fast-line.js';
+import { reviewLog, reviewLogMembers } from '../../src/http/review-log.js';
+import { infoLines, jsonStringContent } from '../../src/log/fast-line.js';
 import { createLogger, type Logger } from '../../src/log/logger.js';
 
 /** A logger made by createLogger, its time fixed, writing into an array. */
@@ -50,12 +50,19 @@ function outcome(allowed: boolean, message: string, warnings: number): ReviewOut
   };
 }
 
-describe('infoLineWriter', () => {
+/** One line through infoLines, written at once. */
+function writeLine(logger: Logger, message: string, members: string): void {
+  const lines = infoLines(logger, message);
+  lines.add(members);
+  lines.flush();
+}
+
+describe('infoLines', () => {
   it('writes what logger.info writes, byte for byte, for any well-formed strings', () => {
     fc.assert(
       fc.property(wellFormed, wellFormed, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), (a, message, n, x) => {
         const { logger, lines } = capture();
-        infoLineWriter(logger, message)(`,"a":${JSON.stringify(a)},"n":${n},"x":${x}`);
+        writeLine(logger, message, `,"a":${JSON.stringify(a)},"n":${n},"x":${x}`);
         expect(lines).toEqual([pinoLine({ a, n, x }, message)]);
       }),
       { numRuns: 500 },
@@ -66,7 +73,7 @@ describe('infoLineWriter', () => {
     fc.assert(
       fc.property(anyString, anyString, (a, message) => {
         const { logger, lines } = capture();
-        infoLineWriter(logger, message)(`,"a":${JSON.stringify(a)}`);
+        writeLine(logger, message, `,"a":${JSON.stringify(a)}`);
         expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, service: 'tollgate', a, msg: message });
         expect(lines[0]!.endsWith('}\n')).toBe(true);
       }),
@@ -76,18 +83,58 @@ describe('infoLineWriter', () => {
 
   it('writes nothing when info is off, and a child logger\'s bindings when it has them', () => {
     const quiet = capture('warn');
-    infoLineWriter(quiet.logger, 'review')(',"a":1');
+    writeLine(quiet.logger, 'review', ',"a":1');
     expect(quiet.lines).toEqual([]);
     const parent = capture();
     const child = parent.logger.child({ policy: 'p' });
-    infoLineWriter(child, 'review')(',"a":1');
+    writeLine(child, 'review', ',"a":1');
     expect(JSON.parse(parent.lines[0]!)).toMatchObject({ service: 'tollgate', policy: 'p', a: 1, msg: 'review' });
+  });
+
+  it('writes the lines of a batch together, in one write, at the flush, and nothing when none was added', () => {
+    const { logger, lines } = capture();
+    const batch = infoLines(logger, 'review');
+    for (let i = 0; i < 3; i++) batch.add(`,"i":${i}`);
+    expect(lines).toEqual([]);
+    batch.flush();
+    batch.flush();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { i: number; msg: string })).toMatchObject([
+      { i: 0, msg: 'review' },
+      { i: 1, msg: 'review' },
+      { i: 2, msg: 'review' },
+    ]);
+  });
+
+  it('stamps a batch with the time of its first line, and the next batch with its own', () => {
+    const { logger, lines } = capture();
+    let now = 0;
+    (logger as unknown as Record<symbol, unknown>)[pino.symbols.timeSym] = () => `,"time":${++now}`;
+    const batch = infoLines(logger, 'review');
+    batch.add(',"i":0');
+    batch.add(',"i":1');
+    batch.flush();
+    batch.add(',"i":2');
+    batch.flush();
+    const times = lines.join('').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { time: number }).time);
+    expect(times).toEqual([1, 1, 2]);
+  });
+
+  it('writes a batch early once it is long, so that one write stays within the output\'s buffer', () => {
+    const { logger, lines } = capture();
+    const batch = infoLines(logger, 'review');
+    const filler = 'x'.repeat(1000);
+    for (let i = 0; i < 40; i++) batch.add(`,"i":${i},"f":"${filler}"`);
+    expect(lines.length).toBeGreaterThan(1);
+    expect(Math.max(...lines.map((chunk) => chunk.length))).toBeLessThan(20 * 1024);
+    batch.flush();
+    expect(lines.join('').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { i: number }).i)).toEqual(Array.from({ length: 40 }, (_, i) => i));
   });
 
   it('falls back to info() on a logger that is not pino\'s own', () => {
     const calls: unknown[][] = [];
     const fake = { info: (...args: unknown[]) => calls.push(args), levelVal: 30 } as unknown as Logger;
-    infoLineWriter(fake, 'review')(',"a":1,"b":"x"');
+    writeLine(fake, 'review', ',"a":1,"b":"x"');
     expect(calls).toEqual([[{ a: 1, b: 'x' }, 'review']]);
   });
 });
@@ -121,7 +168,9 @@ describe('the review line', () => {
         const req = request(f);
         const out = outcome(allowed, message, warnings);
         const { logger, lines } = capture();
-        reviewLogger(logger)('validate', req, out, durationMs);
+        const log = reviewLog(logger);
+        log.add('validate', req, out, durationMs);
+        log.flush();
         const name = f.name || (f.generateName !== undefined ? `${f.generateName}*` : '');
         const expected = pinoLine(
           {

@@ -132,6 +132,20 @@ function stalledOutput(options: BatchedOutputOptions) {
 }
 
 describe('a log reader that stalls', () => {
+  it('counts every line of a write of several (the review lines of a turn) that it drops', async () => {
+    const out = stalledOutput({ maxBufferBytes: 64 * 1024 });
+    try {
+      const line = (i: number) => `${JSON.stringify({ level: 30, i, filler: 'x'.repeat(1000) })}\n`;
+      // 200 KiB, past the limit, then a write of five lines that cannot fit.
+      for (let i = 0; i < 200; i++) out.destination.stream.write(line(i));
+      const before = droppedLogLines();
+      out.destination.stream.write([1, 2, 3, 4, 5].map(line).join(''));
+      expect(droppedLogLines() - before).toBe(5);
+    } finally {
+      await out.close();
+    }
+  });
+
   it('costs a bounded buffer: lines past it are dropped and counted in tollgate_log_lines_dropped_total', async () => {
     const out = stalledOutput({ maxBufferBytes: 256 * 1024 });
     try {
