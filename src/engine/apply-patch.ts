@@ -8,7 +8,7 @@ import { ErrorCodes, TollgateError } from '../errors.js';
 import { isFrozenPatch } from '../frozen.js';
 import { copyJson, copyPolicyOutput } from './copy.js';
 
-const { applyOperation, unescapePathComponent, validator } = fastJsonPatch;
+const { applyOperation, escapePathComponent, unescapePathComponent, validator } = fastJsonPatch;
 
 type Container = Record<string, unknown> | unknown[];
 
@@ -179,22 +179,27 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /**
  * True only when `operations` certainly apply to `object`, found without applying them: each is an
  * `add` of a member to an object that is there (RFC 6902 4.1: such an add always applies, replacing
- * the member if it is there), reached through plain objects' own members, with no step that needs
- * unescaping, is empty, or names a prototype, and no operation writes where another one reads its
- * way through. Then `applyOperations` would succeed: a caller that needs only the patch, and not
+ * the member if it is there), reached through plain objects' own members, with no step that is
+ * empty or names a prototype (unescaped first), and no operation writes where another one reads
+ * its way through. Then `applyOperations` would succeed: a caller that needs only the patch, and not
  * the patched object, can skip the copies. False says nothing; applyOperations then decides.
  */
 export function surelyApplies(object: Record<string, unknown>, operations: readonly JsonPatchOperation[]): boolean {
   if (operations.length === 0 || operations.length > MOST_OPERATIONS_LOOKED_AT || !isPlainObject(object)) return false;
   for (let index = 0; index < operations.length; index++) {
     const { op, path } = operations[index] as JsonPatchOperation;
-    if (op !== 'add' || path.includes('~')) return false;
+    if (op !== 'add') return false;
     const keys = path.split('/');
     // The root itself (`''`) is not a member.
     if (keys.length < 2) return false;
     let parent: unknown = object;
     for (let i = 1; i < keys.length; i++) {
-      const key = keys[i] as string;
+      const step = keys[i] as string;
+      // As fast-json-patch reads it: annotation keys hold `/`, escaped `~1`. Only the one spelling
+      // of a key (`~2` and `~02` both read as `~2`), so that comparing paths as text compares keys.
+      const escaped = step.includes('~');
+      const key = escaped ? unescapePathComponent(step) : step;
+      if (escaped && escapePathComponent(key) !== step) return false;
       if (key === '' || key === '__proto__' || key === 'constructor' || key === 'prototype') return false;
       if (!isPlainObject(parent)) return false;
       if (i === keys.length - 1) break;

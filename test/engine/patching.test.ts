@@ -260,11 +260,13 @@ describe('a patching policy', () => {
 
 describe('surelyApplies: a patch known to apply without applying it', () => {
   const object = () =>
-    ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', annotations: { a: '1' }, list: [{ x: 1 }] }, spec: { containers: [{ name: 'c', image: 'nginx' }] } }) as Record<string, unknown>;
+    ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', annotations: { a: '1' }, list: [{ x: 1 }], '~2': {} }, spec: { containers: [{ name: 'c', image: 'nginx' }] } }) as Record<string, unknown>;
   const add = (path: string, value: unknown = 'v'): JsonPatchOperation => ({ op: 'add', path, value });
 
   it.each<[string, JsonPatchOperation[]]>([
     ['a new map under metadata', [add('/metadata/labels', { team: 'a' })]],
+    ['an annotation whose key holds `/` and `~`, escaped', [add('/metadata/annotations/tollgate.dev~1admitted'), add('/metadata/annotations/a~0b')]],
+    ['an escaped step on the way', [add('/metadata/annotations~1x', {}), add('/metadata/annotations/a')]],
     ['members of an existing map, one new and one there', [add('/metadata/annotations/b'), add('/metadata/annotations/a')]],
     ['a member at the top', [add('/status', {})]],
     ['a member whose value is replaced, an array', [add('/spec/containers', [])]],
@@ -280,7 +282,9 @@ describe('surelyApplies: a patch known to apply without applying it', () => {
     ['no operations', []],
     ['the root', [add('')]],
     ['an empty step', [add('/metadata/')]],
-    ['an escaped step', [add('/metadata/annotations/a~1b')]],
+    ['an escaped parent that is not there', [add('/metadata/annotations~1x/a')]],
+    ['a key spelled two ways, one replacing what the other writes into', [add('/metadata/~2', 'x'), add('/metadata/~02/y')]],
+    ['a key spelled the way escaping never does', [add('/metadata/~2')]],
     ['a prototype step', [add('/metadata/__proto__')]],
     ['a constructor step', [add('/metadata/constructor')]],
     ['a parent that is not there', [add('/metadata/labels/team')]],
