@@ -59,8 +59,22 @@ function beat(state: Shared): void {
 /** Cut before joining: slicing a joined string copies all of it first, which a huge name would make costly. */
 const cut = (text: string) => (text.length > FIELD_CHARS ? text.slice(0, FIELD_CHARS) : text);
 
+/** Highest code unit that is one byte, itself, in UTF-8. */
+const LAST_ASCII = 0x7f;
+
 function writeField(state: Shared, index: number, text: string): void {
-  const { written } = encoder.encodeInto(cut(text), state.fields[index]!);
+  const field = state.fields[index]!;
+  // A uid or a name is short ASCII: copied a code unit a byte here, without encodeInto's call into
+  // C++, which cost more at saturation than the copy (0.4 µs of a /mutate review's 4.5 in the engine).
+  let written = 0;
+  if (text.length <= FIELD_CHARS) {
+    for (; written < text.length; written++) {
+      const code = text.charCodeAt(written);
+      if (code > LAST_ASCII) break;
+      field[written] = code;
+    }
+  }
+  if (written !== text.length) written = encoder.encodeInto(cut(text), field).written;
   atomicStore(state.slots, FIELD_LENGTHS + index, written);
 }
 

@@ -133,8 +133,9 @@ describe('the hang watchdog', () => {
     const run = spawnTollgate(['serve', '-c', 'config.yaml', '--port', '0', '--host', '127.0.0.1', '--max-blocked-seconds', '1'], cwd);
     const url = await waitFor(() => /"url":"(https:\/\/[^"]+)"/.exec(run.output())?.[1], 15_000);
     const ca = await readFile(path.join(cwd, 'certs', 'dev-tls.crt'), 'utf8');
-    // A uid carrying what could pose as other fields of the fatal line, were they joined by a separator.
-    const review = (name: string) => JSON.stringify(reviewFor(pod(['nginx'], { name, namespace: 'shop' }), { uid: `uid-${name}\u0000kube-system/coredns\u0000"x"` }));
+    // A uid carrying what could pose as other fields of the fatal line, were they joined by a
+    // separator, and characters of two, three and four bytes in UTF-8 after them.
+    const review = (name: string) => JSON.stringify(reviewFor(pod(['nginx'], { name, namespace: 'shop' }), { uid: `uid-${name}\u0000kube-system/coredns\u0000"x"é漢😀` }));
     // Idle for longer than the limit: the heartbeat goes on, nothing is killed.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const fine = await httpsRequest(`${url}/validate`, ca, { method: 'POST', body: review('fine') });
@@ -145,7 +146,7 @@ describe('the hang watchdog', () => {
     await expect(httpsRequest(`${url}/validate`, ca, { method: 'POST', body: review('stuck') })).rejects.toThrow();
     expect(await run.signal).toBe('SIGKILL');
     const fatal = fatalLine(run.output());
-    expect(fatal).toMatchObject({ policy: 'spinner', uid: 'uid-stuck\u0000kube-system/coredns\u0000"x"', object: 'shop/stuck', insidePolicy: true });
+    expect(fatal).toMatchObject({ policy: 'spinner', uid: 'uid-stuck\u0000kube-system/coredns\u0000"x"é漢😀', object: 'shop/stuck', insidePolicy: true });
     expect(fatal?.context).toBeUndefined();
   }, 30_000);
 });
