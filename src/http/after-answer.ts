@@ -39,26 +39,54 @@ export function afterAnswer(bookkeeping: ReviewBookkeeping, options: AfterAnswer
   let queued: unknown[] = [];
   let spare: unknown[] = [];
   let scheduled = false;
-  const finish = () => {
-    scheduled = false;
-    if (queued.length === 0) return;
-    const reviews = queued;
-    // Swapped before the calls, so that a review queued by one of them waits for the next turn.
-    queued = spare;
-    for (let at = 0; at < reviews.length; at += 4) {
+  /** The batch being done and the next review in it: an exit in the middle (a hook calling process.exit) does the rest. */
+  let doing: unknown[] | undefined;
+  let next = 0;
+  const report = (err: unknown) => {
+    try {
+      options.onError(err);
+    } catch {
+      // Describing what the hook threw threw too (a getter, say): the batch goes on all the same.
+    }
+  };
+  const doRest = (reviews: unknown[]) => {
+    while (next < reviews.length) {
+      const at = next;
+      next += 4;
       try {
         bookkeeping(reviews[at] as ReviewEndpoint, reviews[at + 1] as AdmissionRequest, reviews[at + 2] as ReviewOutcome, reviews[at + 3] as number);
       } catch (err) {
-        options.onError(err);
+        report(err);
       }
     }
-    options.afterBatch();
-    // Emptied, so that nothing holds the reviews' objects until the next turn.
-    reviews.length = 0;
-    spare = reviews;
+  };
+  const finish = () => {
+    scheduled = false;
+    // Called again from inside a batch (it cannot be, but an exit can): the batch in hand goes on.
+    if (doing !== undefined || queued.length === 0) return;
+    const reviews = queued;
+    // Swapped before the calls, so that a review queued by one of them waits for the next turn.
+    queued = spare;
+    doing = reviews;
+    next = 0;
+    try {
+      doRest(reviews);
+    } finally {
+      doing = undefined;
+      // Emptied, so that nothing holds the reviews' objects until the next turn.
+      reviews.length = 0;
+      spare = reviews;
+      options.afterBatch();
+    }
   };
   const finishAtExit = () => {
-    finish();
+    if (doing !== undefined) doRest(doing);
+    if (queued.length > 0) {
+      next = 0;
+      doRest(queued);
+    }
+    // Always: lines made before an exit from inside the batch are held, not yet written.
+    options.afterBatch();
     options.atExit();
   };
   unfinished.add(finishAtExit);

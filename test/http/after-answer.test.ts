@@ -79,6 +79,32 @@ describe('afterAnswer', () => {
     }
   });
 
+  it('goes on, and still ends the batch, when reporting a failure fails too', () => {
+    const done: string[] = [];
+    let batches = 0;
+    const after = afterAnswer(
+      (_endpoint, request) => {
+        if (request.uid === 'bad') throw new Error('hook broke');
+        done.push(request.uid);
+      },
+      {
+        ...quiet,
+        onError: () => {
+          throw new Error('describing it broke too');
+        },
+        afterBatch: () => batches++,
+      },
+    );
+    try {
+      for (const uid of ['a', 'bad', 'c']) after.add('validate', requestFor(pod(['nginx']), { uid }), outcome, 1);
+      expect(() => after.finish()).not.toThrow();
+      expect(done).toEqual(['a', 'c']);
+      expect(batches).toBe(1);
+    } finally {
+      after.close();
+    }
+  });
+
   it('leaves a review queued by the bookkeeping itself to the next turn', async () => {
     const done: string[] = [];
     const after = afterAnswer(
@@ -128,6 +154,33 @@ describe('the server', () => {
     } finally {
       await app.close();
     }
+  });
+
+  it('writes the line of every review answered when a review hook exits the process in the middle of a batch', () => {
+    const script = `
+      import { buildServer } from ${JSON.stringify(path.resolve('dist/src/http/server.js'))};
+      import { PolicyEngine } from ${JSON.stringify(path.resolve('dist/src/engine/engine.js'))};
+      import { createLogger } from ${JSON.stringify(path.resolve('dist/src/log/logger.js'))};
+      const app = await buildServer({
+        engine: { current: new PolicyEngine([]) },
+        logger: createLogger(),
+        onReview: (event) => { if (event.request.uid === 'u2') process.exit(0); },
+      });
+      const reviews = ${JSON.stringify(['u1', 'u2', 'u3'].map((uid) => JSON.stringify(reviewFor(pod(['nginx']), { uid }))))};
+      await Promise.all(reviews.map((review) => app.inject({ method: 'POST', url: '/validate', headers: { 'content-type': 'application/json' }, payload: review })
+        .then((answer) => process.stderr.write('answered ' + answer.json().response.uid + '\\n'))));
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    const answered = [...child.stderr.matchAll(/answered (u\d)/g)].map((m) => m[1]);
+    // All three were answered in one turn, before their bookkeeping: the exit came from u2's.
+    expect(answered).toEqual(['u1', 'u2', 'u3']);
+    const logged = child.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.msg === 'review')
+      .map((line) => line.uid);
+    expect(logged).toEqual(['u1', 'u2', 'u3']);
   });
 
   it('writes the line of a review answered in the turn the process exits in', () => {
