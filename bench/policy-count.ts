@@ -1,7 +1,7 @@
 // The cost curve over the number of policies: 1, 5 and 20 trivial validating policies (loaded by
 // path, as a user's module is), once matching the request and once excluded by their `match`.
 import { bodyOf, pod } from './lib/bodies.js';
-import { NOOP_POLICY, type BenchContext } from './lib/context.js';
+import { NOOP_POLICY, WARM_UP_SECONDS, type BenchContext } from './lib/context.js';
 import { saturate, type SaturationResult } from './lib/load.js';
 import type { ServerProcess } from './lib/processes.js';
 import { linearFit, median } from './lib/report.js';
@@ -11,7 +11,6 @@ export const title = 'policy count';
 /** The bodies are pods in namespace `shop`; `kube-system` is what a non-matching policy limits itself to. */
 const MATCHING = { kinds: ['Pod'], operations: ['CREATE', 'UPDATE'] };
 const NOT_MATCHING = { namespaces: ['kube-system'] };
-const WARM_UP_SECONDS = 0.5;
 
 function config(count: number, match: object): unknown {
   return { policies: Array.from({ length: count }, (_, i) => ({ module: NOOP_POLICY, name: `noop-${i}`, match })) };

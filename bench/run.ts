@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureDevCertificate } from '../src/tls/dev-certificate.js';
 import { standardBodies } from './lib/bodies.js';
-import { BenchContext, REPO_ROOT, type BenchSettings } from './lib/context.js';
+import { BenchContext, REPO_ROOT, WARM_UP_SECONDS, type BenchSettings } from './lib/context.js';
 import { probe, saturate } from './lib/load.js';
 import { Report } from './lib/report.js';
 import * as allocation from './allocation.js';
@@ -32,9 +32,6 @@ const SCENARIOS: Record<string, { title: string; run(ctx: BenchContext): Promise
   'scale-out': scaleOut,
   allocation,
 };
-
-/** Untimed load on each server, body and endpoint before anything is measured, for the JIT. */
-const WARM_UP_SECONDS = 0.5;
 
 const quick = process.env.BENCH_QUICK === '1';
 const settings: BenchSettings = quick
