@@ -62,7 +62,8 @@ export function afterAnswer(bookkeeping: ReviewBookkeeping, options: AfterAnswer
   };
   const finish = () => {
     scheduled = false;
-    // Called again from inside a batch (it cannot be, but an exit can): the batch in hand goes on.
+    // Re-entered from inside a batch (by a hook): the batch in hand goes on, and ends it. An exit
+    // in the middle does not come here: finishAtExit does the rest of that batch.
     if (doing !== undefined || queued.length === 0) return;
     const reviews = queued;
     // Swapped before the calls, so that a review queued by one of them waits for the next turn.

@@ -71,22 +71,14 @@ export interface BatchedOutputOptions {
   flushWaitMs?: number;
 }
 
-const NEWLINE = 0x0a;
 /** UTF-8 takes at most three bytes for one UTF-16 code unit (a surrogate pair, two units, takes four). */
 const MAX_UTF8_BYTES_PER_UNIT = 3;
 
-/** The count of lines in one write (the review lines of a turn come in one). */
-function linesIn(text: string): number {
-  let lines = 0;
-  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) lines++;
-  return Math.max(1, lines);
-}
-
-/** The count of line ends in a batch. */
-function countLines(chunk: Buffer): number {
-  let lines = 0;
-  for (let at = chunk.indexOf(NEWLINE); at !== -1; at = chunk.indexOf(NEWLINE, at + 1)) lines++;
-  return lines;
+/** The count of lines in what was written, or dropped: whole lines, one or more (the review lines of a turn come in one write). */
+function countLines(lines: string | Buffer): number {
+  let count = 0;
+  for (let at = lines.indexOf('\n'); at !== -1; at = lines.indexOf('\n', at + 1)) count++;
+  return lines.length === 0 ? 0 : Math.max(1, count);
 }
 
 /**
@@ -165,13 +157,13 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
       if (mostBytes > LOG_BATCH_BYTES) {
         // A line longer than a batch goes alone, in a buffer of its own.
         const bytes = Buffer.byteLength(line);
-        if (unwritten + bytes > maxBytes) droppedLines += linesIn(line);
+        if (unwritten + bytes > maxBytes) droppedLines += countLines(line);
         else hand(Buffer.from(line));
         return;
       }
       const bytes = batch.write(line, held);
       // Within the limit, or left out: what was encoded past `held` is not part of the batch.
-      if (unwritten + held + bytes > maxBytes) droppedLines += linesIn(line);
+      if (unwritten + held + bytes > maxBytes) droppedLines += countLines(line);
       else held += bytes;
     },
     flush(callback) {
