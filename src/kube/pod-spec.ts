@@ -35,9 +35,22 @@ export function groupKindOf(object: KubernetesObject): { group: string; kind: st
   return { group: slash === -1 ? '' : apiVersion.slice(0, slash), kind: typeof object.kind === 'string' ? object.kind : '' };
 }
 
+/** POD_SPEC_PATHS by group, then kind: looked up with the request's own strings, no key joined per review. */
+const POD_SPEC_PATHS_BY_GROUP: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>> = (() => {
+  const byGroup = new Map<string, Map<string, readonly string[]>>();
+  for (const [groupKind, path] of POD_SPEC_PATHS) {
+    const slash = groupKind.indexOf('/');
+    const group = groupKind.slice(0, slash);
+    let kinds = byGroup.get(group);
+    if (!kinds) byGroup.set(group, (kinds = new Map()));
+    kinds.set(groupKind.slice(slash + 1), path);
+  }
+  return byGroup;
+})();
+
 /** The path to the PodSpec of this kind of object, or undefined when it has none. */
 export function podSpecPathOf(kind: Pick<GroupVersionKind, 'group' | 'kind'>): readonly string[] | undefined {
-  return POD_SPEC_PATHS.get(`${kind.group}/${kind.kind}`);
+  return POD_SPEC_PATHS_BY_GROUP.get(kind.group)?.get(kind.kind);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,6 @@
 // Where containers hide: every list of a pod spec, in pods and in workload templates.
 import { describe, expect, it } from 'vitest';
-import { containersOf, forEachContainer } from '../../src/kube/pod-spec.js';
+import { POD_SPEC_KINDS, containersOf, forEachContainer, podSpecPathOf } from '../../src/kube/pod-spec.js';
 
 const spec = { initContainers: [{ name: 'i', image: 'a' }], containers: [{ name: 'c', image: 'b' }, 'not an object'], ephemeralContainers: [{ name: 'e', image: 'c' }] };
 
@@ -31,5 +31,17 @@ describe('forEachContainer and containersOf', () => {
     forEachContainer({ metadata: {} }, { group: '', kind: 'Pod' }, visit);
     forEachContainer(null, { group: '', kind: 'Pod' }, visit);
     expect(containersOf({ spec }, { group: 'example.com', kind: 'Pod' })).toEqual([]);
+  });
+
+  it('finds the pod spec path of each kind by its exact group and kind, and of no other', () => {
+    for (const groupKind of POD_SPEC_KINDS) {
+      const [group, kind] = groupKind.split('/') as [string, string];
+      expect(podSpecPathOf({ group, kind })?.at(-1)).toBe('spec');
+    }
+    expect(podSpecPathOf({ group: 'batch', kind: 'CronJob' })).toEqual(['spec', 'jobTemplate', 'spec', 'template', 'spec']);
+    // Group and kind are matched apart: a slash in either cannot make up another pair.
+    for (const kind of [{ group: '', kind: 'apps/Deployment' }, { group: 'apps/Deployment', kind: '' }, { group: 'apps', kind: 'deployment' }, { group: 'core', kind: 'Pod' }, { group: '__proto__', kind: 'Pod' }]) {
+      expect(podSpecPathOf(kind)).toBeUndefined();
+    }
   });
 });
