@@ -36,7 +36,7 @@ const SCENARIOS: Record<string, { title: string; run(ctx: BenchContext): Promise
 const quick = process.env.BENCH_QUICK === '1';
 const settings: BenchSettings = quick
   ? { quick, seconds: 1, rounds: 1, curveSeconds: 1, curveRounds: 1, connections: 10, rate: 1000 }
-  : { quick, seconds: 1.25, rounds: 4, curveSeconds: 1, curveRounds: 3, connections: 10, rate: 1000 };
+  : { quick, seconds: 1, rounds: 16, curveSeconds: 1, curveRounds: 3, connections: 10, rate: 1000 };
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
 const unknown = only?.filter((name) => !(name in SCENARIOS)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);

@@ -27,7 +27,10 @@ export interface BenchSettings {
   /**
    * A point of the saturation comparison is `rounds` runs of `seconds` on each side, the order
    * flipped every round, summarised by the median: short runs, turn about, so that a slow spell on
-   * a shared machine lands on both sides and one bad run does not decide the number.
+   * a shared machine lands on both sides and one bad run does not decide the number. On the 2-core
+   * VM this was tuned on, one second's throughput of the same server ranged over 2× from run to
+   * run (the CPU each review cost moved with it, on the load generator too), in spells shorter
+   * than a second: only more runs narrow the median, so the saturation points take 16 each.
    */
   seconds: number;
   rounds: number;
