@@ -111,10 +111,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const serverOptions = { connectionsCheckingInterval: timeouts.checkIntervalMs, headersTimeout: timeouts.headersMs };
   const app = fastify({
     // No logger for fastify: every line is ours (one per review, the error handler's, the
-    // lifecycle's). Given one, fastify makes and checks a child logger and sets two listeners on
-    // every response even with its request lines off: 0.02-0.10 of the floor's throughput in paired runs.
-    // What it would log at info and above is its 'Server listening' line and warnings about
-    // misuse of its reply API (a second send), which nothing here does.
+    // lifecycle's, and malformed requests' below). Given one, fastify makes and checks a child
+    // logger and sets two listeners on every response even with its request lines off: 0.02-0.10
+    // of the floor's throughput in paired runs. What else it would log is its 'Server listening'
+    // line, and errors from code this server does not have: a second send, a handler that
+    // throws after its answer, onListen and onRequestAbort hooks, streamed answers.
     logger: false,
     bodyLimit: options.bodyLimit ?? MAX_REVIEW_BODY_BYTES,
     keepAliveTimeout: timeouts.keepAliveMs,
@@ -127,6 +128,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...(options.https ? { https: { minVersion: 'TLSv1.2' as const, ...serverOptions, ...options.https } } : { http: serverOptions }),
   });
   app.server.headersTimeout = timeouts.headersMs;
+  // Requests too malformed to reach a route (a bad request line, headers over the limit, a client
+  // too slow to send them): fastify answers them, and logged them at trace when it had a logger.
+  app.server.on('clientError', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ECONNRESET') logger.debug({ err: describeError(error), code: error.code }, 'client error');
+  });
   // Reviews are JSON only; fastify's built-in text/plain parser would hand policies a string.
   app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
