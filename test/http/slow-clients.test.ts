@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { PolicyEngine } from '../../src/engine/engine.js';
 import { buildServer, CONNECTIONS_CHECK_INTERVAL_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../../src/http/server.js';
 import { createLogger } from '../../src/log/logger.js';
+import { validating } from '../helpers/policies.js';
 
 const LIMITS = { headersMs: 400, requestMs: 700, keepAliveMs: 300, checkIntervalMs: 50 };
 /** Upper bound on how long any of these connections may live: the largest limit plus slack. */
@@ -117,5 +118,52 @@ describe('slow clients', () => {
     expect(response.status).toBe(200);
     const outcomes = await Promise.all(slow);
     for (const outcome of outcomes) expect(outcome.closedAfterMs).toBeLessThan(LIMITS.headersMs + SLACK_MS);
+  });
+});
+
+describe('a client that stops reading in the middle of an answer', () => {
+  // Larger than loopback's socket buffers on both ends, so the answer stalls.
+  const ANSWER_BYTES = 24 * 1024 * 1024;
+  // A keep-alive time-out far beyond the test: only the socket's time-out of silence can close it.
+  const limits = { headersMs: 400, requestMs: 700, keepAliveMs: 60_000, checkIntervalMs: 50 };
+  let app: FastifyInstance;
+  let port: number;
+  const closedOnServer: Array<Promise<number>> = [];
+
+  beforeAll(async () => {
+    const hugeDenial = validating('huge-denial', () => ({ allowed: false, message: 'x'.repeat(ANSWER_BYTES) }));
+    app = await buildServer({ engine: { current: new PolicyEngine([hugeDenial]) }, logger: createLogger({ level: 'silent' }), timeouts: limits });
+    // The paused client never reads the end of its connection: the server's side tells when it closed.
+    app.server.on('connection', (socket: net.Socket) => {
+      const opened = performance.now();
+      closedOnServer.push(new Promise((resolve) => socket.once('close', () => resolve(performance.now() - opened))));
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    port = (app.server.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('is cut off once the connection has been silent for the request time-out, though its answer never finished', async () => {
+    const request = `POST /validate HTTP/1.1\r\nHost: tollgate\r\nContent-Type: application/json\r\nContent-Length: ${REVIEW.length}\r\n\r\n${REVIEW}`;
+    const socket = net.connect(port, '127.0.0.1', () => {
+      // Never reads: the answer fills the socket buffers and waits in the server.
+      socket.pause();
+      socket.write(request);
+    });
+    socket.on('error', () => undefined);
+    try {
+      await expect.poll(() => closedOnServer.length, { timeout: CUT_OFF_WITHIN_MS }).toBe(1);
+      const closedAfterMs = await Promise.race([
+        closedOnServer[0]!,
+        new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`server kept a stalled reader's connection open for ${CUT_OFF_WITHIN_MS} ms`)), CUT_OFF_WITHIN_MS)),
+      ]);
+      // Writing into the growing socket buffers counts as activity; then the limit of silence.
+      expect(closedAfterMs).toBeGreaterThanOrEqual(limits.requestMs - 50);
+      expect(closedAfterMs).toBeLessThan(CUT_OFF_WITHIN_MS);
+    } finally {
+      socket.destroy();
+    }
   });
 });
