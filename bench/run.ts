@@ -2,7 +2,7 @@
 // in BENCH_ONLY), and prints one Markdown table of floor, tollgate and their ratio from this run.
 //   BENCH_QUICK=1          about a minute instead of about five
 //   BENCH_ONLY=a,b         only these scenarios (saturation, latency, policy-count, containers,
-//                          body-size, handshake, scale-out, allocation)
+//                          scale-out, body-size, handshake, allocation)
 //   BENCH_BASELINE=<dist>  also run the tollgate built in <dist> (a copy of dist/ from before a
 //                          change) beside the current one, and print the ratio of the two
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,14 +22,16 @@ import * as policyCount from './policy-count.js';
 import * as saturation from './saturation.js';
 import * as scaleOut from './scale-out.js';
 
+// Scale-out reads the RSS of the servers every scenario shares: it runs before body-size, whose
+// reviews of several MiB would leave their high-water mark in its one-process figure.
 const SCENARIOS: Record<string, { title: string; run(ctx: BenchContext): Promise<void> }> = {
   saturation,
   latency,
   'policy-count': policyCount,
   containers,
+  'scale-out': scaleOut,
   'body-size': bodySize,
   handshake,
-  'scale-out': scaleOut,
   allocation,
 };
 
