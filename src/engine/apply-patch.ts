@@ -6,7 +6,7 @@ import fastJsonPatch from 'fast-json-patch';
 import type { JsonPatchOperation } from '../admission/types.js';
 import { ErrorCodes, TollgateError } from '../errors.js';
 import { isFrozenPatch } from '../frozen.js';
-import { copyJson, copyPolicyOutput } from './copy.js';
+import { copyJson, copyPolicyOutput, isPlainRecord } from './copy.js';
 
 const { applyOperation, escapePathComponent, unescapePathComponent, validator } = fastJsonPatch;
 
@@ -172,10 +172,6 @@ function passesValidator(operations: readonly JsonPatchOperation[]): boolean {
   return true;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
-}
-
 /**
  * True only when `operations` certainly apply to `object`, found without applying them: each is an
  * `add` of a member to an object that is there (RFC 6902 4.1: such an add always applies, replacing
@@ -185,7 +181,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * the patched object, can skip the copies. False says nothing; applyOperations then decides.
  */
 export function surelyApplies(object: Record<string, unknown>, operations: readonly JsonPatchOperation[]): boolean {
-  if (operations.length === 0 || operations.length > MOST_OPERATIONS_LOOKED_AT || !isPlainObject(object)) return false;
+  if (operations.length === 0 || operations.length > MOST_OPERATIONS_LOOKED_AT || !isPlainRecord(object)) return false;
   for (let index = 0; index < operations.length; index++) {
     const { op, path } = operations[index] as JsonPatchOperation;
     if (op !== 'add') return false;
@@ -201,7 +197,7 @@ export function surelyApplies(object: Record<string, unknown>, operations: reado
       const key = escaped ? unescapePathComponent(step) : step;
       if (escaped && escapePathComponent(key) !== step) return false;
       if (key === '' || key === '__proto__' || key === 'constructor' || key === 'prototype') return false;
-      if (!isPlainObject(parent)) return false;
+      if (!isPlainRecord(parent)) return false;
       if (i === keys.length - 1) break;
       if (!Object.hasOwn(parent, key)) return false;
       parent = parent[key];

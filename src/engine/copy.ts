@@ -3,6 +3,11 @@
 // deserialises), and iteratively, so no nesting depth overflows the stack.
 import { ErrorCodes, TollgateError } from '../errors.js';
 
+/** An object made by `{}` or JSON.parse: Object.prototype its prototype (not null, not a class's). */
+export function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
 function isPlain(value: object): boolean {
   const prototype = Object.getPrototypeOf(value) as unknown;
   return prototype === Object.prototype || prototype === null || Array.isArray(value);

@@ -15,7 +15,7 @@
 // draft keeps its accessors for good: `settle` builds a separate result, so an edit the policy
 // makes after it has answered still lands on a copy, never on the object as received, and
 // never on the result either, whose changed members are copied again.
-import { copyJson, copyPolicyOutput, sameJson } from './copy.js';
+import { copyJson, copyPolicyOutput, isPlainRecord, sameJson } from './copy.js';
 
 type JsonRecord = Record<string, unknown>;
 
@@ -68,10 +68,6 @@ function defineData(target: object, key: string, value: unknown): void {
 function addData(target: JsonRecord, key: string, value: unknown): void {
   if (key === '__proto__') defineData(target, key, value);
   else target[key] = value;
-}
-
-function isPlainRecord(value: unknown): value is JsonRecord {
-  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }
 
 function stateOf(object: object): DraftState {
