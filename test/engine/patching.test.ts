@@ -313,7 +313,7 @@ describe('surelyApplies: a patch known to apply without applying it', () => {
 describe('the mutating chain for the patch only (the server)', () => {
   const label = patching('label', () => ({ patch: addTeam }));
 
-  it('answers the same verdict, without the object, and applies nothing it does not have to', async () => {
+  it('answers the same verdict, without the object (that it applies nothing: patch-only.test.ts)', async () => {
     const request = requestFor(pod(['nginx']));
     const engine = new PolicyEngine([label]);
     const full = await engine.mutate(request);
