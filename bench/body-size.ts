@@ -1,8 +1,8 @@
 // The cost curve over body size, up to a few MiB (a pod of 10 containers grown with env vars):
 // parsing dominates both sides; what tollgate adds is the walk, the copy and the diff.
 import { formatBytes, podOfSize } from './lib/bodies.js';
-import { WARM_UP_SECONDS, type BenchContext } from './lib/context.js';
-import { saturate } from './lib/load.js';
+import type { BenchContext } from './lib/context.js';
+import { saturate, warmUp } from './lib/load.js';
 import { median } from './lib/report.js';
 
 export const title = 'body size';
@@ -20,7 +20,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     for (const endpoint of ['validate', 'mutate'] as const) {
       const point = `/${endpoint}, ${formatBytes(body.json.length)} review`;
       ctx.log(`${title}: ${point}`);
-      for (const server of ctx.compared) await saturate(server, endpoint, body, { connections: CONNECTIONS, seconds: WARM_UP_SECONDS });
+      for (const server of ctx.compared) await warmUp(server, endpoint, body, CONNECTIONS);
       const results = await ctx.alternate(ctx.compared, rounds, (server) => saturate(server, endpoint, body, { connections: CONNECTIONS, seconds }));
       ctx.report.add({ scenario: title, point, metric: 'throughput', unit: 'req/s', ...ctx.values(results, (r) => r.perSecond, median) });
       ctx.report.add({ scenario: title, point, metric: 'CPU per review', unit: 'µs', ...ctx.values(results, (r) => r.cpuPerReview * 1e6, median) });

@@ -1,8 +1,8 @@
 // The cost curve over the size of the pod in containers: 1 to 50, on /validate (the image check
 // of every container) and /mutate (copy, annotate, diff); the cost above the floor should be linear.
 import { bodyOf, pod } from './lib/bodies.js';
-import { WARM_UP_SECONDS, type BenchContext } from './lib/context.js';
-import { saturate } from './lib/load.js';
+import type { BenchContext } from './lib/context.js';
+import { saturate, warmUp } from './lib/load.js';
 import { linearFit, mean, median } from './lib/report.js';
 
 export const title = 'containers';
@@ -17,7 +17,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       const point = `/${endpoint}, pod of ${count}`;
       ctx.log(`${title}: ${point}`);
       // The servers sat idle through the scenarios before: untimed load first, on this body.
-      for (const server of ctx.compared) await saturate(server, endpoint, body, { connections, seconds: WARM_UP_SECONDS });
+      for (const server of ctx.compared) await warmUp(server, endpoint, body, connections);
       const results = await ctx.alternate(ctx.compared, rounds, (server) => saturate(server, endpoint, body, { connections, seconds }));
       const throughput = ctx.values(results, (r) => r.perSecond, median);
       const cpu = ctx.values(results, (r) => r.cpuPerReview * 1e6, median);

@@ -1,8 +1,8 @@
 // The cost curve over the number of policies: 1, 5 and 20 trivial validating policies (loaded by
 // path, as a user's module is), once matching the request and once excluded by their `match`.
 import { bodyOf, pod } from './lib/bodies.js';
-import { NOOP_POLICY, WARM_UP_SECONDS, type BenchContext } from './lib/context.js';
-import { saturate, type SaturationResult } from './lib/load.js';
+import { NOOP_POLICY, type BenchContext } from './lib/context.js';
+import { saturate, warmUp, type SaturationResult } from './lib/load.js';
 import type { ServerProcess } from './lib/processes.js';
 import { linearFit, median } from './lib/report.js';
 
@@ -33,7 +33,7 @@ export async function run(ctx: BenchContext): Promise<void> {
   try {
     for (const point of points) {
       ctx.log(`${title}: ${point.name}`);
-      await saturate(point.server, 'validate', body, { connections, seconds: WARM_UP_SECONDS });
+      await warmUp(point.server, 'validate', body, connections);
       const results = await ctx.alternate([ctx.floor, point.server], rounds, (server) => saturate(server, 'validate', body, { connections, seconds }));
       const of = (server: ServerProcess, pick: (r: SaturationResult) => number) => median((results.get(server) ?? []).map(pick));
       const label = `/validate, ${point.name}`;

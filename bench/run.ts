@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureDevCertificate } from '../src/tls/dev-certificate.js';
 import { standardBodies } from './lib/bodies.js';
-import { BenchContext, REPO_ROOT, WARM_UP_SECONDS, type BenchSettings } from './lib/context.js';
-import { probe, saturate } from './lib/load.js';
+import { BenchContext, REPO_ROOT, type BenchSettings } from './lib/context.js';
+import { probe, warmUp } from './lib/load.js';
 import { Report } from './lib/report.js';
 import * as allocation from './allocation.js';
 import * as bodySize from './body-size.js';
@@ -63,7 +63,7 @@ try {
         const answer = await probe(server, endpoint, body, ctx.certificate.cert);
         if (!answer.allowed) throw new Error(`${server.label} /${endpoint} denied ${body.name}`);
         if (server !== ctx.floor && endpoint === 'mutate' && !answer.patched) throw new Error(`${server.label} /mutate did not patch ${body.name}`);
-        await saturate(server, endpoint, body, { connections: settings.connections, seconds: WARM_UP_SECONDS });
+        await warmUp(server, endpoint, body, settings.connections);
       }
     }
   }

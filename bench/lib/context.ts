@@ -13,9 +13,6 @@ export const TOLLGATE_DIST = path.join(REPO_ROOT, 'dist');
 export const FLOOR_SCRIPT = path.join(BUILD_DIR, 'bench', 'floor.js');
 export const NOOP_POLICY = path.join(BUILD_DIR, 'bench', 'policies', 'noop-validating.js');
 
-/** Untimed load on a server before a point is measured on a body it has not just been serving: its JIT code is warm then. */
-export const WARM_UP_SECONDS = 0.5;
-
 export interface Certificate {
   cert: Buffer;
   certFile: string;

@@ -50,6 +50,14 @@ export interface SaturationResult extends ServerCost {
   errors: number;
 }
 
+/** How long warmUp runs. */
+export const WARM_UP_SECONDS = 0.5;
+
+/** Untimed load on a server before a point is measured on a body it has not just been serving: its JIT code is warm then. */
+export async function warmUp(server: ServerProcess, endpoint: Endpoint, body: Body, connections: number): Promise<void> {
+  await saturate(server, endpoint, body, { connections, seconds: WARM_UP_SECONDS });
+}
+
 /** Closed-loop load on `connections` keep-alive connections for `seconds`. */
 export async function saturate(server: ServerProcess, endpoint: Endpoint, body: Body, options: { connections: number; seconds: number }): Promise<SaturationResult> {
   return measured(server, async () => {
