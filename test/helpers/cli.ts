@@ -18,8 +18,13 @@ export interface TollgateProcess {
   signal: Promise<NodeJS.Signals | null>;
 }
 
-function spawnTollgate(args: string[], cwd: string, spawned: ChildProcess[]): TollgateProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface SpawnOptions {
+  /** A file descriptor for the child's stdout (its output() then has only stderr); a pipe by default. */
+  stdout?: number;
+}
+
+function spawnTollgate(args: string[], cwd: string, spawned: ChildProcess[], options: SpawnOptions = {}): TollgateProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'] });
   spawned.push(child);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -43,7 +48,7 @@ export async function waitFor<T>(probe: () => T | undefined, timeoutMs: number):
  * For a test file: spawns the binary and makes fresh directories, and after each test kills what
  * it spawned and removes what it made.
  */
-export function tollgateProcesses(prefix: string): { spawn(args: string[], cwd: string): TollgateProcess; tempDir(): Promise<string> } {
+export function tollgateProcesses(prefix: string): { spawn(args: string[], cwd: string, options?: SpawnOptions): TollgateProcess; tempDir(): Promise<string> } {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
   afterEach(async () => {
@@ -51,7 +56,7 @@ export function tollgateProcesses(prefix: string): { spawn(args: string[], cwd: 
     for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
   });
   return {
-    spawn: (args, cwd) => spawnTollgate(args, cwd, children),
+    spawn: (args, cwd, options) => spawnTollgate(args, cwd, children, options),
     async tempDir() {
       const dir = await mkdtemp(path.join(tmpdir(), prefix));
       dirs.push(dir);

@@ -1,7 +1,7 @@
 // The process logger: the review line's timestamp (ISO 8601 like pino's isoTime, formatted once per
 // millisecond), the line's shape, and the batched stdout destination.
 import { execFileSync, spawn } from 'node:child_process';
-import { constants, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, type ReadStream } from 'node:fs';
+import fs, { closeSync, constants, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, type ReadStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -353,4 +353,125 @@ describe('batched writes', () => {
       await out.close();
     }
   });
+});
+
+/** Runs `script` (with createLogger imported) with stdout on `stdout`; kills it after `timeoutMs` and says so. */
+function runWithStdout(script: string, stdout: number | 'pipe', timeoutMs: number, onStdout?: (child: ReturnType<typeof spawn>) => void) {
+  const logger = pathToFileURL(path.resolve('dist/src/log/logger.js')).href;
+  const source = `import { createLogger } from ${JSON.stringify(logger)};\n${script}`;
+  return new Promise<{ code: number | null; stderr: string; timedOut: boolean }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', source], { stdio: ['ignore', stdout, 'pipe'] });
+    let stderr = '';
+    let timedOut = false;
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    onStdout?.(child);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, timedOut });
+    });
+  });
+}
+
+describe('a destination that refuses writes', () => {
+  it('a full disk (ENOSPC) neither crashes the process nor hangs its exit; the failure is said once on stderr', async () => {
+    // pino's own destination (sonic-boom 4) threw the error out of the write's callback, and the
+    // exit's synchronous flush then retried the refused write forever: a process that would not
+    // serve, nor end on SIGTERM.
+    const full = openSync('/dev/full', 'w');
+    try {
+      const script = `const log = createLogger(); log.info('one'); setTimeout(() => { log.info('two'); }, 250); setTimeout(() => { log.info('three'); process.stderr.write('still running\\n'); }, 500);`;
+      const run = await runWithStdout(script, full, 10_000);
+      expect(run.timedOut).toBe(false);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toContain('still running');
+      const said = run.stderr.split('\n').filter((line) => line.includes('ENOSPC'));
+      expect(said).toHaveLength(1);
+      expect(said[0]).toMatch(/^tollgate: log lines could not be written to fd 1/);
+    } finally {
+      closeSync(full);
+    }
+  }, 15_000);
+
+  it('exits at once when the lines held at exit are refused', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const run = await runWithStdout(`const log = createLogger(); log.info('held'); process.exit(4);`, full, 10_000);
+      expect(run.timedOut).toBe(false);
+      expect(run.code).toBe(4);
+    } finally {
+      closeSync(full);
+    }
+  }, 15_000);
+
+  it('a reader that takes nothing at exit (EAGAIN) holds the exit for a bounded while, not for ever', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+    const fifo = path.join(dir, 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    // Never read: it takes 64 KiB, then refuses every write with EAGAIN.
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    try {
+      // spawn hands the child its stdout blocking (a stalled reader then blocks the write itself,
+      // which nothing can bound); Node makes a pipe non-blocking once process.stdout is touched,
+      // as any console.log does.
+      const script = `void process.stdout; const log = createLogger(); const filler = 'x'.repeat(1000); for (let i = 0; i < 300; i++) log.info({ i, filler }, 'held'); process.exit(5);`;
+      const started = performance.now();
+      const run = await runWithStdout(script, fd, 15_000);
+      expect(run.timedOut).toBe(false);
+      expect(run.code).toBe(5);
+      // LOG_FLUSH_WAIT_MS (2 s) of retries, and a margin for a loaded machine.
+      expect(performance.now() - started).toBeGreaterThan(1_900);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
+
+  it('holds the lines a full disk refused and writes them, in order, once it takes writes again', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+    const file = path.join(dir, 'out.log');
+    const fd = openSync(file, 'w');
+    // sonic-boom calls node:fs's write at each write: refused, as a full disk would, while `full`.
+    let full = true;
+    let refused = 0;
+    const write = fs.write;
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    fs.write = ((...args: unknown[]) => {
+      if (!full || args[0] !== fd) return (write as (...a: unknown[]) => void)(...args);
+      refused++;
+      const callback = args[args.length - 1] as (err: Error) => void;
+      process.nextTick(callback, Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    }) as typeof fs.write;
+    try {
+      const logger = createLogger({ destination: batchedOutput(fd, { flushIntervalMs: 10 }) });
+      logger.info('one');
+      await vi.waitFor(() => expect(refused).toBeGreaterThan(0), { timeout: 5_000, interval: 10 });
+      logger.info('two');
+      await vi.waitFor(() => expect(refused).toBeGreaterThan(1), { timeout: 5_000, interval: 10 });
+      const said = stderr.mock.calls.map(([text]) => String(text)).filter((text) => text.includes('ENOSPC'));
+      expect(said).toHaveLength(1);
+      expect(readFileSync(file, 'utf8')).toBe('');
+      full = false;
+      logger.info('three');
+      const written = () => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg);
+      await vi.waitFor(() => expect(written()).toEqual(['one', 'two', 'three']), { timeout: 5_000, interval: 20 });
+    } finally {
+      fs.write = write;
+      stderr.mockRestore();
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a reader that goes away (EPIPE) stops the lines quietly; the process goes on', async () => {
+    const script = `const log = createLogger(); let n = 0; const t = setInterval(() => { log.info({ n: n++ }, 'tick'); if (n === 40) { clearInterval(t); process.stderr.write('done\\n'); } }, 10);`;
+    const run = await runWithStdout(script, 'pipe', 10_000, (child) => child.stdout!.once('data', () => child.stdout!.destroy()));
+    expect(run.timedOut).toBe(false);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('done\n');
+  }, 15_000);
 });
