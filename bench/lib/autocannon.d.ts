@@ -5,6 +5,8 @@ declare module 'autocannon' {
     connections?: number;
     pipelining?: number;
     duration?: number;
+    /** Milliseconds between samples (1000 by default); a run ends at the first sample after its duration. */
+    sampleInt?: number;
     amount?: number;
     timeout?: number;
     method?: string;

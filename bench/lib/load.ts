@@ -50,8 +50,11 @@ export interface SaturationResult extends ServerCost {
   errors: number;
 }
 
-/** How long warmUp runs. */
-export const WARM_UP_SECONDS = 0.5;
+/** How long warmUp runs: a second, as it always did (asked for half of one, autocannon ran a whole one; see saturate). */
+export const WARM_UP_SECONDS = 1;
+
+/** autocannon's sample interval, the most it waits by default: it ends a run only at a sample, so a shorter run needs shorter samples. */
+const AUTOCANNON_SAMPLE_MS = 1000;
 
 /** Untimed load on a server before a point is measured on a body it has not just been serving: its JIT code is warm then. */
 export async function warmUp(server: ServerProcess, endpoint: Endpoint, body: Body, connections: number): Promise<void> {
@@ -69,6 +72,7 @@ export async function saturate(server: ServerProcess, endpoint: Endpoint, body: 
       connections: options.connections,
       pipelining: 1,
       duration: options.seconds,
+      sampleInt: Math.min(AUTOCANNON_SAMPLE_MS, options.seconds * 1000),
       timeout: REQUEST_TIMEOUT_MS / 1000,
       servername: SERVER_NAME,
     });

@@ -1,5 +1,7 @@
 // The benchmark's own helpers: the review bodies it sends and the arithmetic of its table. The
 // benchmark itself never runs here (`npm run bench`).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { decodeAdmissionReview } from '../../src/admission/review.js';
 import { defaultConfig } from '../../src/config/load.js';
@@ -7,7 +9,8 @@ import { createEngine } from '../../src/engine/create.js';
 import { createLogger } from '../../src/log/logger.js';
 import { bodyOf, deployment, pod, podOfSize, standardBodies } from '../../bench/lib/bodies.js';
 import { allocatedIn } from '../../bench/allocation.js';
-import { percentile } from '../../bench/lib/load.js';
+import { percentile, saturate } from '../../bench/lib/load.js';
+import type { ServerProcess } from '../../bench/lib/processes.js';
 import { Report, linearFit, median } from '../../bench/lib/report.js';
 
 const silent = createLogger({ level: 'silent' });
@@ -90,5 +93,26 @@ describe('bench arithmetic', () => {
     const lines = report.toMarkdown().split('\n');
     expect(lines[2]).toBe('| s | p | throughput (req/s) | 1000 | 900 | 0.90 | ≥ 0.85 ✓ |');
     expect(lines[3]).toBe('|  | q | p99 (ms) | 1.23 | 2.50 | 2.03 | < 5 ms ✗ |');
+  });
+});
+
+describe('saturate', () => {
+  it('runs as long as it is asked, under a second too (autocannon ends a run only at a sample, one a second by default)', async () => {
+    const server = http.createServer((_request, response) => response.end('{}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const target = { label: 'plain', url: new URL(`http://127.0.0.1:${port}`), cpuSeconds: () => 0, rssBytes: () => 0 } as unknown as ServerProcess;
+    try {
+      const started = performance.now();
+      const run = await saturate(target, 'validate', standardBodies()[0]!, { connections: 2, seconds: 0.2 });
+      const tookMs = performance.now() - started;
+      expect(run.completed).toBeGreaterThan(0);
+      expect(run.errors).toBe(0);
+      // Asked for 0.2 s: it took a whole second before.
+      expect(tookMs).toBeLessThan(900);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
