@@ -1,4 +1,5 @@
 // The process logger: pino, JSON lines, written asynchronously so a review never waits on stdout.
+import fs from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import sonicBoom from 'sonic-boom';
 
@@ -82,15 +83,19 @@ function countLines(lines: string | Buffer): number {
 // A CommonJS module: its class is a property of what the default import gives, at run time and to the types.
 const { SonicBoom } = sonicBoom;
 
-/** What a write error says on stderr: its code, once per code, since the log itself cannot carry it. */
+/**
+ * What a write error says on stderr, once per error code, since the log itself cannot carry it.
+ * Written straight to the fd: process.stderr turns a refused write into an 'error' event later,
+ * which nothing would catch (a stderr on the same full disk, or a closed pipe, would crash tollgate).
+ */
 function sayWriteError(dest: number, err: NodeJS.ErrnoException, said: Set<string>): void {
   const code = err.code ?? 'unknown';
   if (said.has(code)) return;
   said.add(code);
   try {
-    process.stderr.write(`tollgate: log lines could not be written to fd ${dest} (${code}: ${err.message}); they are held and tried again with the next lines, up to the limit past which lines are dropped and counted in tollgate_log_lines_dropped_total\n`);
+    fs.writeSync(2, `tollgate: log lines could not be written to fd ${dest} (${code}: ${err.message}); they are held and tried again, up to the limit past which lines are dropped and counted in tollgate_log_lines_dropped_total\n`);
   } catch {
-    // stderr is gone too: nothing is left to say it on.
+    // stderr refuses too: nothing is left to say it on.
   }
 }
 
@@ -107,51 +112,84 @@ function sayWriteError(dest: number, err: NodeJS.ErrnoException, said: Set<strin
  */
 export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): BatchedOutput {
   const maxBytes = options.maxBufferBytes ?? LOG_BUFFER_MAX_BYTES;
-  /** Past this, at exit, a reader that takes nothing (EAGAIN) no longer holds the process. */
-  let exitDeadline: number | undefined;
+  const waitMs = options.flushWaitMs ?? LOG_FLUSH_WAIT_MS;
+  /** Set while a synchronous flush runs: past it, a reader that takes nothing (EAGAIN) no longer holds the process. */
+  let syncDeadline: number | undefined;
   const writer = new SonicBoom({
     dest,
     sync: false,
     minLength: 0,
     maxLength: maxBytes,
     contentMode: 'buffer',
-    retryEAGAIN: () => exitDeadline === undefined || Date.now() < exitDeadline,
+    retryEAGAIN: () => syncDeadline === undefined || Date.now() < syncDeadline,
   });
   // The types know only the utf8 mode's strings.
   const bufferWriter = writer as unknown as { write(chunk: Buffer): boolean };
-  /** The reader went away (EPIPE): it will not come back, so nothing more is written. */
-  let readerGone = false;
-  const saidErrors = new Set<string>();
-  // Without a listener, an error would be thrown out of the write's callback: a crash.
-  writer.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') readerGone = true;
-    else sayWriteError(dest, err, saidErrors);
-  });
   // Off the V8 heap, so a batch costs the collector nothing while it fills; one for the output's life.
   const batch = Buffer.allocUnsafeSlow(LOG_BATCH_BYTES);
   /** Bytes of `batch` in use. */
   let held = 0;
   /** Bytes handed to the writer and not yet written: with what is held, what a stalled reader costs. */
   let unwritten = 0;
+  /** The chunks handed to the writer and not yet wholly written, oldest first: what a reader that goes away drops. */
+  const handed: Array<{ bytes: number; lines: number }> = [];
   /** Flushes waiting for every byte handed to the writer to be written. */
   const waiting: Array<() => void> = [];
-  const written = (bytes: number) => {
-    unwritten = Math.max(0, unwritten - bytes);
+  /** The last write was refused (not EAGAIN): the writer holds the chunk, and tries it again only when asked. */
+  let refused = false;
+  /** A wait for the reader ran out: an exit then does not wait for it again. */
+  let readerStalled = false;
+  /** The reader went away (EPIPE): it will not come back, so nothing more is written. */
+  let readerGone = false;
+  const saidErrors = new Set<string>();
+  const wakeIfAllWritten = () => {
     if (unwritten === 0 && waiting.length > 0) for (const wake of waiting.splice(0)) wake();
   };
+  const written = (bytes: number) => {
+    if (bytes > 0) {
+      refused = false;
+      readerStalled = false;
+    }
+    unwritten = Math.max(0, unwritten - bytes);
+    for (let left = bytes; left > 0 && handed.length > 0; ) {
+      const oldest = handed[0]!;
+      const taken = Math.min(left, oldest.bytes);
+      oldest.bytes -= taken;
+      left -= taken;
+      if (oldest.bytes === 0) handed.shift();
+    }
+    wakeIfAllWritten();
+  };
+  // Without a listener, an error would be thrown out of the write's callback: a crash.
+  writer.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') {
+      readerGone = true;
+      for (const chunk of handed) droppedLines += chunk.lines;
+      handed.length = 0;
+      unwritten = 0;
+      wakeIfAllWritten();
+      return;
+    }
+    refused = true;
+    sayWriteError(dest, err, saidErrors);
+  });
   // A backstop: the check in write() keeps within the limit first, line by line. A dropped
-  // batch is no longer on its way: left counted, it would hold the limit shut for good.
+  // batch is no longer on its way: left counted, it would hold the limit shut for good. It is
+  // dropped inside hand()'s write, so it is the chunk handed last.
   writer.on('drop', (chunk: Buffer) => {
-    droppedLines += countLines(chunk);
-    written(chunk.length);
+    droppedLines += handed.pop()?.lines ?? countLines(chunk);
+    unwritten = Math.max(0, unwritten - chunk.length);
+    wakeIfAllWritten();
   });
   writer.on('write', written);
   const hand = (chunk: Buffer) => {
+    const lines = countLines(chunk);
     if (readerGone) {
-      droppedLines += countLines(chunk);
+      droppedLines += lines;
       return;
     }
     unwritten += chunk.length;
+    handed.push({ bytes: chunk.length, lines });
     try {
       bufferWriter.write(chunk);
     } catch {
@@ -170,21 +208,38 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
     hand(chunk);
   };
   // Not sonic-boom's periodicFlush, which writes (an empty buffer) on every tick of an idle process.
-  const timer = setInterval(release, options.flushIntervalMs ?? LOG_FLUSH_INTERVAL_MS).unref();
+  // A refused chunk is tried again at each tick: once the limit is full no new line reaches the
+  // writer, and without this the lines would stay shut out after the disk had room again.
+  const tick = () => {
+    release();
+    if (refused && !readerGone) writer.flush();
+  };
+  const timer = setInterval(tick, options.flushIntervalMs ?? LOG_FLUSH_INTERVAL_MS).unref();
   writer.on('close', () => clearInterval(timer));
+  /** sonic-boom's synchronous flush, for at most `ms` of EAGAIN (none once the reader has been waited for). */
+  const flushSyncWithin = (ms: number) => {
+    if (readerGone) return;
+    syncDeadline = Date.now() + (readerStalled ? 0 : ms);
+    try {
+      writer.flushSync();
+      // It says nothing of what it wrote: all that was queued is written (a write in flight, if
+      // any, still tells its own bytes when it lands).
+      handed.length = 0;
+      unwritten = 0;
+      wakeIfAllWritten();
+    } catch (err) {
+      // Refused (a full disk), or the reader took nothing in time: held for a later try.
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') readerStalled = true;
+    }
+  };
   const flushAtExit = () => {
     // From here on every write is synchronous: an asynchronous one handed to the thread pool now
     // might never run before the process is gone (flushSync writes only what is not in flight).
-    // sonic-boom reads `sync` at each write.
+    // sonic-boom reads `sync` at each write. The deadline covers the last batch's write too.
     (writer as unknown as { sync: boolean }).sync = true;
-    exitDeadline = Date.now() + (options.flushWaitMs ?? LOG_FLUSH_WAIT_MS);
+    syncDeadline = Date.now() + (readerStalled ? 0 : waitMs);
     release();
-    if (readerGone) return;
-    try {
-      writer.flushSync();
-    } catch {
-      // Closed already, or the reader went away (EPIPE): nothing more can be written.
-    }
+    flushSyncWithin(waitMs);
   };
   atExit.add(flushAtExit);
   writer.on('close', () => atExit.delete(flushAtExit));
@@ -228,11 +283,15 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
       const idle = () => done();
       waiting.push(idle);
       writer.once('error', done);
-      const giveUp = setTimeout(done, options.flushWaitMs ?? LOG_FLUSH_WAIT_MS);
+      const giveUp = setTimeout(() => {
+        readerStalled = true;
+        done();
+      }, waitMs);
     },
     flushSync() {
       release();
-      writer.flushSync();
+      flushSyncWithin(waitMs);
+      syncDeadline = undefined;
     },
     end() {
       release();

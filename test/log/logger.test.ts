@@ -356,14 +356,14 @@ describe('batched writes', () => {
 });
 
 /** Runs `script` (with createLogger imported) with stdout on `stdout`; kills it after `timeoutMs` and says so. */
-function runWithStdout(script: string, stdout: number | 'pipe', timeoutMs: number, onStdout?: (child: ReturnType<typeof spawn>) => void) {
+function runWithStdout(script: string, stdout: number | 'pipe', timeoutMs: number, onStdout?: (child: ReturnType<typeof spawn>) => void, stderrFd?: number) {
   const logger = pathToFileURL(path.resolve('dist/src/log/logger.js')).href;
-  const source = `import { createLogger } from ${JSON.stringify(logger)};\n${script}`;
+  const source = `import { batchedOutput, createLogger } from ${JSON.stringify(logger)};\n${script}`;
   return new Promise<{ code: number | null; stderr: string; timedOut: boolean }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', source], { stdio: ['ignore', stdout, 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', source], { stdio: ['ignore', stdout, stderrFd ?? 'pipe'] });
     let stderr = '';
     let timedOut = false;
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     onStdout?.(child);
     const timer = setTimeout(() => {
       timedOut = true;
@@ -392,6 +392,19 @@ describe('a destination that refuses writes', () => {
       const said = run.stderr.split('\n').filter((line) => line.includes('ENOSPC'));
       expect(said).toHaveLength(1);
       expect(said[0]).toMatch(/^tollgate: log lines could not be written to fd 1/);
+    } finally {
+      closeSync(full);
+    }
+  }, 15_000);
+
+  it('goes on when stderr, where it says so, is on the full disk too', async () => {
+    // process.stderr reports a refused write as an 'error' event later, which nothing caught.
+    const full = openSync('/dev/full', 'w');
+    try {
+      const script = `const log = createLogger(); log.info('one'); setTimeout(() => log.info('two'), 250); setTimeout(() => { log.info('three'); process.exitCode = 7; }, 500);`;
+      const run = await runWithStdout(script, full, 10_000, undefined, full);
+      expect(run.timedOut).toBe(false);
+      expect(run.code).toBe(7);
     } finally {
       closeSync(full);
     }
@@ -439,7 +452,14 @@ describe('a destination that refuses writes', () => {
     let full = true;
     let refused = 0;
     const write = fs.write;
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    // What is said on stderr, which is written straight to fd 2.
+    const said: string[] = [];
+    const writeSync = fs.writeSync;
+    fs.writeSync = ((...args: unknown[]) => {
+      if (args[0] !== 2) return (writeSync as (...a: unknown[]) => number)(...args);
+      said.push(String(args[1]));
+      return String(args[1]).length;
+    }) as typeof fs.writeSync;
     fs.write = ((...args: unknown[]) => {
       if (!full || args[0] !== fd) return (write as (...a: unknown[]) => void)(...args);
       refused++;
@@ -452,8 +472,7 @@ describe('a destination that refuses writes', () => {
       await vi.waitFor(() => expect(refused).toBeGreaterThan(0), { timeout: 5_000, interval: 10 });
       logger.info('two');
       await vi.waitFor(() => expect(refused).toBeGreaterThan(1), { timeout: 5_000, interval: 10 });
-      const said = stderr.mock.calls.map(([text]) => String(text)).filter((text) => text.includes('ENOSPC'));
-      expect(said).toHaveLength(1);
+      expect(said.filter((text) => text.includes('ENOSPC'))).toHaveLength(1);
       expect(readFileSync(file, 'utf8')).toBe('');
       full = false;
       logger.info('three');
@@ -461,7 +480,97 @@ describe('a destination that refuses writes', () => {
       await vi.waitFor(() => expect(written()).toEqual(['one', 'two', 'three']), { timeout: 5_000, interval: 20 });
     } finally {
       fs.write = write;
-      stderr.mockRestore();
+      fs.writeSync = writeSync;
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a reader that takes nothing holds a flush and the exit after it 2 s in all, and pino\'s fatal (a synchronous flush) as long', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+    const fifo = path.join(dir, 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    try {
+      const fill = `void process.stdout; const out = batchedOutput(); const log = createLogger({ destination: out }); const filler = 'x'.repeat(1000); for (let i = 0; i < 300; i++) log.info({ i, filler }, 'held');`;
+      // SIGTERM's path: a flush that waits for the reader (2 s), then the exit. The exit waited 2 s more.
+      let started = performance.now();
+      const flushed = await runWithStdout(`${fill} out.stream.flush(() => process.exit(6));`, fd, 15_000);
+      expect(flushed.code).toBe(6);
+      expect(performance.now() - started).toBeLessThan(3_500);
+      // fatal flushes synchronously: it retried for ever.
+      started = performance.now();
+      const fatal = await runWithStdout(`${fill} log.fatal('last words'); process.exit(8);`, fd, 15_000);
+      expect(fatal.timedOut).toBe(false);
+      expect(fatal.code).toBe(8);
+      expect(performance.now() - started).toBeLessThan(3_500);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+
+  it('opens the limit again once a refusing disk has room: the held lines are written without a new line to carry them', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+    const file = path.join(dir, 'out.log');
+    const fd = openSync(file, 'w');
+    let full = true;
+    const write = fs.write;
+    const writeSync = fs.writeSync;
+    fs.writeSync = ((...args: unknown[]) => (args[0] === 2 ? 0 : (writeSync as (...a: unknown[]) => number)(...args))) as typeof fs.writeSync;
+    fs.write = ((...args: unknown[]) => {
+      if (!full || args[0] !== fd) return (write as (...a: unknown[]) => void)(...args);
+      process.nextTick(args[args.length - 1] as (err: Error) => void, Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    }) as typeof fs.write;
+    try {
+      const before = droppedLogLines();
+      const logger = createLogger({ destination: batchedOutput(fd, { flushIntervalMs: 10, maxBufferBytes: 4000 }) });
+      for (let i = 0; i < 100; i++) {
+        logger.info({ i }, 'while full');
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const dropped = droppedLogLines() - before;
+      expect(dropped).toBeGreaterThan(0);
+      full = false;
+      const messages = () => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg);
+      await vi.waitFor(() => expect(messages()).toHaveLength(100 - dropped), { timeout: 5_000, interval: 20 });
+      logger.info('after');
+      await vi.waitFor(() => expect(messages().at(-1)).toBe('after'), { timeout: 5_000, interval: 20 });
+      expect(droppedLogLines() - before).toBe(dropped);
+    } finally {
+      fs.write = write;
+      fs.writeSync = writeSync;
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts the lines a reader that went away (EPIPE) never got, those on their way too, and a flush does not wait for it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+    const fd = openSync(path.join(dir, 'out.log'), 'w');
+    const write = fs.write;
+    fs.write = ((...args: unknown[]) => {
+      if (args[0] !== fd) return (write as (...a: unknown[]) => void)(...args);
+      // A pipe whose reader left: every write refused, after a while (a write in flight).
+      setTimeout(args[args.length - 1] as (err: Error) => void, 30, Object.assign(new Error('EPIPE: broken pipe, write'), { code: 'EPIPE' }));
+    }) as typeof fs.write;
+    try {
+      const before = droppedLogLines();
+      const output = batchedOutput(fd, { flushIntervalMs: 5 });
+      const logger = createLogger({ destination: output });
+      for (let i = 0; i < 50; i++) {
+        logger.info({ i }, 'line');
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const started = performance.now();
+      await new Promise<void>((resolve) => output.stream.flush(() => resolve()));
+      expect(performance.now() - started).toBeLessThan(1_000);
+      await vi.waitFor(() => expect(droppedLogLines() - before).toBe(50), { timeout: 5_000, interval: 20 });
+      logger.info('later');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(droppedLogLines() - before).toBe(51);
+    } finally {
+      fs.write = write;
       closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
     }
