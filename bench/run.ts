@@ -83,7 +83,8 @@ const summary = [
   `\`${command}\` on ${startedAt.toISOString().slice(0, 16)}Z: node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ` +
     `load average ${loadBefore.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end; ${seconds} s.`,
   `Keep-alive HTTP/1.1, no pipelining, \`?timeout=10s\`; ${settings.connections} connections at saturation. Each point: floor and tollgate alternated, ` +
-    `median of ${settings.rounds} × ${settings.seconds} s (saturation) or ${settings.curveRounds} × ${settings.curveSeconds} s (curves, handshake, scale-out; allocation: twice that); latency: the median of each run's percentiles.`,
+    `median of ${settings.rounds} × ${settings.seconds} s (saturation) or ${settings.curveRounds} × ${settings.curveSeconds} s (curves, handshake, scale-out; allocation: twice that); latency: the median of each run's percentiles. ` +
+    `In brackets after a saturation ratio: the middle half of the rounds' own ratios (each tollgate run over the floor's in its round).`,
   `Failed requests: ${report.errors} in ${report.runs} measured runs.`,
 ];
 process.stdout.write(`\n${summary.join('\n')}\n\n${report.toMarkdown()}\n`);

@@ -23,7 +23,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       all.push(results);
       const throughput = ctx.values(results, (r) => r.perSecond, median);
       const target = THROUGHPUT_TARGET[endpoint];
-      ctx.report.add({ scenario: title, point, metric: 'throughput', unit: 'req/s', ...throughput, target: `≥ ${target}`, met: throughput.tollgate / (throughput.floor ?? 0) >= target });
+      const roundRatios = ctx.roundRatios(results, (r) => r.perSecond);
+      ctx.report.add({ scenario: title, point, metric: 'throughput', unit: 'req/s', ...throughput, target: `≥ ${target}`, met: throughput.tollgate / (throughput.floor ?? 0) >= target, roundRatios });
       ctx.report.add({ scenario: title, point, metric: 'CPU per review', unit: 'µs', ...ctx.values(results, (r) => r.cpuPerReview * 1e6, median) });
     }
   }

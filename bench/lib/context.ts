@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { percentile } from './load.js';
 import { mean, type Report } from './report.js';
 import { spawnServer, type ServerProcess } from './processes.js';
 
@@ -126,6 +127,13 @@ export class BenchContext {
     };
     const [floor, baseline] = [of(this.floor), of(this.baseline)];
     return { tollgate: of(this.tollgate) ?? Number.NaN, ...(floor === undefined ? {} : { floor }), ...(baseline === undefined ? {} : { baseline }) };
+  }
+
+  /** The middle half of tollgate's ratio to the floor round by round (their runs in one round are next to each other). */
+  roundRatios<T>(results: Map<ServerProcess, T[]>, pick: (result: T) => number): [number, number] {
+    const floor = results.get(this.floor) ?? [];
+    const ratios = (results.get(this.tollgate) ?? []).map((result, round) => pick(result) / pick(floor[round]!)).sort((a, b) => a - b);
+    return [percentile(ratios, 25), percentile(ratios, 75)];
   }
 
   /**

@@ -15,6 +15,11 @@ export interface Row {
   target?: string;
   /** Whether the target was met, when there is one. */
   met?: boolean;
+  /**
+   * The middle half (25th and 75th percentiles) of the rounds' own ratios, each tollgate's run over
+   * the floor's in the same round: how far one round strays, printed beside the ratio.
+   */
+  roundRatios?: [number, number];
 }
 
 function format(value: number | undefined, unit: Unit): string {
@@ -65,7 +70,7 @@ export class Report {
         `${row.metric} (${row.unit})`,
         format(row.floor, row.unit),
         format(row.tollgate, row.unit),
-        ratio(row.tollgate, row.floor),
+        ratio(row.tollgate, row.floor) + (row.roundRatios ? ` (${row.roundRatios[0].toFixed(2)}-${row.roundRatios[1].toFixed(2)})` : ''),
       ];
       if (this.withBaseline) cells.push(format(row.baseline, row.unit), ratio(row.tollgate, row.baseline));
       cells.push(row.target === undefined ? '' : `${row.target}${row.met === undefined ? '' : row.met ? ' ✓' : ' ✗'}`);

@@ -12,6 +12,7 @@ import { allocatedIn } from '../../bench/allocation.js';
 import { percentile, saturate } from '../../bench/lib/load.js';
 import type { ServerProcess } from '../../bench/lib/processes.js';
 import { Report, linearFit, median } from '../../bench/lib/report.js';
+import { BenchContext } from '../../bench/lib/context.js';
 
 const silent = createLogger({ level: 'silent' });
 
@@ -93,6 +94,28 @@ describe('bench arithmetic', () => {
     const lines = report.toMarkdown().split('\n');
     expect(lines[2]).toBe('| s | p | throughput (req/s) | 1000 | 900 | 0.90 | ≥ 0.85 ✓ |');
     expect(lines[3]).toBe('|  | q | p99 (ms) | 1.23 | 2.50 | 2.03 | < 5 ms ✗ |');
+  });
+
+  it('prints the middle half of the rounds\' own ratios beside the ratio, when a row has them', () => {
+    const report = new Report(false);
+    report.add({ scenario: 's', point: 'p', metric: 'throughput', unit: 'req/s', floor: 1000, tollgate: 880, target: '≥ 0.85', met: true, roundRatios: [0.8, 0.951] });
+    expect(report.toMarkdown().split('\n')[2]).toBe('| s | p | throughput (req/s) | 1000 | 880 | 0.88 (0.80-0.95) | ≥ 0.85 ✓ |');
+  });
+});
+
+describe('BenchContext.roundRatios', () => {
+  it('pairs each of tollgate\'s runs with the floor\'s run of the same round', () => {
+    const ctx = new BenchContext({} as never, {} as never, '', new Report(false), undefined);
+    const floor = { label: 'floor' } as ServerProcess;
+    const tollgate = { label: 'tollgate' } as ServerProcess;
+    ctx.floor = floor;
+    ctx.tollgate = tollgate;
+    // Rounds whose floor moved 2x: the pairs' ratios are 0.8, 0.9, 1.0 and 0.7, whatever the level.
+    const results = new Map([
+      [floor, [{ v: 1000 }, { v: 2000 }, { v: 500 }, { v: 1000 }]],
+      [tollgate, [{ v: 800 }, { v: 1800 }, { v: 500 }, { v: 700 }]],
+    ]);
+    expect(ctx.roundRatios(results, (r) => r.v)).toEqual([0.7, 0.9]);
   });
 });
 
