@@ -377,6 +377,58 @@ function runWithStdout(script: string, stdout: number | 'pipe', timeoutMs: numbe
   });
 }
 
+/** A FIFO opened read-write and non-blocking, never read: it takes 64 KiB, then refuses every write with EAGAIN. */
+function nonBlockingFifo(): { fd: number; dispose(): void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+  const fifo = path.join(dir, 'stdout');
+  execFileSync('mkfifo', [fifo]);
+  const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  return {
+    fd,
+    dispose() {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A log file on a disk that refuses writes (ENOSPC) while `full`: sonic-boom calls node:fs's write
+ * at each write, so it is patched here, and so is writeSync, to catch what is said on stderr
+ * (written straight to fd 2).
+ */
+function refusingDisk() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
+  const file = path.join(dir, 'out.log');
+  const fd = openSync(file, 'w');
+  const disk = { fd, full: true, refused: 0, said: [] as string[] };
+  const write = fs.write;
+  const writeSync = fs.writeSync;
+  fs.writeSync = ((...args: unknown[]) => {
+    if (args[0] !== 2) return (writeSync as (...a: unknown[]) => number)(...args);
+    disk.said.push(String(args[1]));
+    return String(args[1]).length;
+  }) as typeof fs.writeSync;
+  fs.write = ((...args: unknown[]) => {
+    if (!disk.full || args[0] !== fd) return (write as (...a: unknown[]) => void)(...args);
+    disk.refused++;
+    process.nextTick(args[args.length - 1] as (err: Error) => void, Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+  }) as typeof fs.write;
+  return Object.assign(disk, {
+    messages: () =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { msg: string }).msg),
+    dispose() {
+      fs.write = write;
+      fs.writeSync = writeSync;
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+}
+
 describe('a destination that refuses writes', () => {
   it('a full disk (ENOSPC) neither crashes the process nor hangs its exit; the failure is said once on stderr', async () => {
     // pino's own destination (sonic-boom 4) threw the error out of the write's callback, and the
@@ -422,75 +474,43 @@ describe('a destination that refuses writes', () => {
   }, 15_000);
 
   it('a reader that takes nothing at exit (EAGAIN) holds the exit for a bounded while, not for ever', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
-    const fifo = path.join(dir, 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    // Never read: it takes 64 KiB, then refuses every write with EAGAIN.
-    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const fifo = nonBlockingFifo();
     try {
       // spawn hands the child its stdout blocking (a stalled reader then blocks the write itself,
       // which nothing can bound); Node makes a pipe non-blocking once process.stdout is touched,
       // as any console.log does.
       const script = `void process.stdout; const log = createLogger(); const filler = 'x'.repeat(1000); for (let i = 0; i < 300; i++) log.info({ i, filler }, 'held'); process.exit(5);`;
       const started = performance.now();
-      const run = await runWithStdout(script, fd, 15_000);
+      const run = await runWithStdout(script, fifo.fd, 15_000);
       expect(run.timedOut).toBe(false);
       expect(run.code).toBe(5);
       // LOG_FLUSH_WAIT_MS (2 s) of retries, and a margin for a loaded machine.
       expect(performance.now() - started).toBeGreaterThan(1_900);
     } finally {
-      closeSync(fd);
-      rmSync(dir, { recursive: true, force: true });
+      fifo.dispose();
     }
   }, 20_000);
 
   it('holds the lines a full disk refused and writes them, in order, once it takes writes again', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
-    const file = path.join(dir, 'out.log');
-    const fd = openSync(file, 'w');
-    // sonic-boom calls node:fs's write at each write: refused, as a full disk would, while `full`.
-    let full = true;
-    let refused = 0;
-    const write = fs.write;
-    // What is said on stderr, which is written straight to fd 2.
-    const said: string[] = [];
-    const writeSync = fs.writeSync;
-    fs.writeSync = ((...args: unknown[]) => {
-      if (args[0] !== 2) return (writeSync as (...a: unknown[]) => number)(...args);
-      said.push(String(args[1]));
-      return String(args[1]).length;
-    }) as typeof fs.writeSync;
-    fs.write = ((...args: unknown[]) => {
-      if (!full || args[0] !== fd) return (write as (...a: unknown[]) => void)(...args);
-      refused++;
-      const callback = args[args.length - 1] as (err: Error) => void;
-      process.nextTick(callback, Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
-    }) as typeof fs.write;
+    const disk = refusingDisk();
     try {
-      const logger = createLogger({ destination: batchedOutput(fd, { flushIntervalMs: 10 }) });
+      const logger = createLogger({ destination: batchedOutput(disk.fd, { flushIntervalMs: 10 }) });
       logger.info('one');
-      await vi.waitFor(() => expect(refused).toBeGreaterThan(0), { timeout: 5_000, interval: 10 });
+      await vi.waitFor(() => expect(disk.refused).toBeGreaterThan(0), { timeout: 5_000, interval: 10 });
       logger.info('two');
-      await vi.waitFor(() => expect(refused).toBeGreaterThan(1), { timeout: 5_000, interval: 10 });
-      expect(said.filter((text) => text.includes('ENOSPC'))).toHaveLength(1);
-      expect(readFileSync(file, 'utf8')).toBe('');
-      full = false;
+      await vi.waitFor(() => expect(disk.refused).toBeGreaterThan(1), { timeout: 5_000, interval: 10 });
+      expect(disk.said.filter((text) => text.includes('ENOSPC'))).toHaveLength(1);
+      expect(disk.messages()).toEqual([]);
+      disk.full = false;
       logger.info('three');
-      const written = () => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg);
-      await vi.waitFor(() => expect(written()).toEqual(['one', 'two', 'three']), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(disk.messages()).toEqual(['one', 'two', 'three']), { timeout: 5_000, interval: 20 });
     } finally {
-      fs.write = write;
-      fs.writeSync = writeSync;
-      closeSync(fd);
-      rmSync(dir, { recursive: true, force: true });
+      disk.dispose();
     }
   });
 
   it('a reader that takes nothing holds a flush and the exit after it 2 s in all, and pino\'s fatal (a synchronous flush) as long', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
-    const fifo = path.join(dir, 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const { fd, dispose } = nonBlockingFifo();
     try {
       const fill = `void process.stdout; const out = batchedOutput(); const log = createLogger({ destination: out }); const filler = 'x'.repeat(1000); for (let i = 0; i < 300; i++) log.info({ i, filler }, 'held');`;
       // SIGTERM's path: a flush that waits for the reader (2 s), then the exit. The exit waited 2 s more.
@@ -505,43 +525,28 @@ describe('a destination that refuses writes', () => {
       expect(fatal.code).toBe(8);
       expect(performance.now() - started).toBeLessThan(3_500);
     } finally {
-      closeSync(fd);
-      rmSync(dir, { recursive: true, force: true });
+      dispose();
     }
   }, 40_000);
 
   it('opens the limit again once a refusing disk has room: the held lines are written without a new line to carry them', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-log-'));
-    const file = path.join(dir, 'out.log');
-    const fd = openSync(file, 'w');
-    let full = true;
-    const write = fs.write;
-    const writeSync = fs.writeSync;
-    fs.writeSync = ((...args: unknown[]) => (args[0] === 2 ? 0 : (writeSync as (...a: unknown[]) => number)(...args))) as typeof fs.writeSync;
-    fs.write = ((...args: unknown[]) => {
-      if (!full || args[0] !== fd) return (write as (...a: unknown[]) => void)(...args);
-      process.nextTick(args[args.length - 1] as (err: Error) => void, Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
-    }) as typeof fs.write;
+    const disk = refusingDisk();
     try {
       const before = droppedLogLines();
-      const logger = createLogger({ destination: batchedOutput(fd, { flushIntervalMs: 10, maxBufferBytes: 4000 }) });
+      const logger = createLogger({ destination: batchedOutput(disk.fd, { flushIntervalMs: 10, maxBufferBytes: 4000 }) });
       for (let i = 0; i < 100; i++) {
         logger.info({ i }, 'while full');
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
       const dropped = droppedLogLines() - before;
       expect(dropped).toBeGreaterThan(0);
-      full = false;
-      const messages = () => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg);
-      await vi.waitFor(() => expect(messages()).toHaveLength(100 - dropped), { timeout: 5_000, interval: 20 });
+      disk.full = false;
+      await vi.waitFor(() => expect(disk.messages()).toHaveLength(100 - dropped), { timeout: 5_000, interval: 20 });
       logger.info('after');
-      await vi.waitFor(() => expect(messages().at(-1)).toBe('after'), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(disk.messages().at(-1)).toBe('after'), { timeout: 5_000, interval: 20 });
       expect(droppedLogLines() - before).toBe(dropped);
     } finally {
-      fs.write = write;
-      fs.writeSync = writeSync;
-      closeSync(fd);
-      rmSync(dir, { recursive: true, force: true });
+      disk.dispose();
     }
   });
 
