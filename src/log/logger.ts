@@ -92,8 +92,13 @@ function sayWriteError(dest: number, err: NodeJS.ErrnoException, said: Set<strin
   const code = err.code ?? 'unknown';
   if (said.has(code)) return;
   said.add(code);
+  // EAGAIN comes only from a synchronous flush that ran out of time (at exit, or pino's fatal).
+  const fate =
+    code === 'EAGAIN'
+      ? `its reader took nothing for ${LOG_FLUSH_WAIT_MS / 1000} s; lines still held when the process ends are lost`
+      : 'they are held and tried again, up to the limit past which lines are dropped and counted in tollgate_log_lines_dropped_total';
   try {
-    fs.writeSync(2, `tollgate: log lines could not be written to fd ${dest} (${code}: ${err.message}); they are held and tried again, up to the limit past which lines are dropped and counted in tollgate_log_lines_dropped_total\n`);
+    fs.writeSync(2, `tollgate: log lines could not be written to fd ${dest} (${code}: ${err.message}); ${fate}\n`);
   } catch {
     // stderr refuses too: nothing is left to say it on.
   }
@@ -170,7 +175,9 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
       wakeIfAllWritten();
       return;
     }
-    refused = true;
+    // EAGAIN past a synchronous flush's deadline: the next one does not wait for this reader again.
+    if (err.code === 'EAGAIN') readerStalled = true;
+    else refused = true;
     sayWriteError(dest, err, saidErrors);
   });
   // A backstop: the check in write() keeps within the limit first, line by line. A dropped
@@ -216,10 +223,11 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   };
   const timer = setInterval(tick, options.flushIntervalMs ?? LOG_FLUSH_INTERVAL_MS).unref();
   writer.on('close', () => clearInterval(timer));
-  /** sonic-boom's synchronous flush, for at most `ms` of EAGAIN (none once the reader has been waited for). */
-  const flushSyncWithin = (ms: number) => {
+  /** How long from now a synchronous write may wait on EAGAIN: not at all once a wait for this reader has run out. */
+  const syncWaitEnds = () => Date.now() + (readerStalled ? 0 : waitMs);
+  /** sonic-boom's synchronous flush, waiting on EAGAIN until `syncDeadline`. */
+  const flushSync = () => {
     if (readerGone) return;
-    syncDeadline = Date.now() + (readerStalled ? 0 : ms);
     try {
       writer.flushSync();
       // It says nothing of what it wrote: all that was queued is written (a write in flight, if
@@ -237,9 +245,9 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
     // might never run before the process is gone (flushSync writes only what is not in flight).
     // sonic-boom reads `sync` at each write. The deadline covers the last batch's write too.
     (writer as unknown as { sync: boolean }).sync = true;
-    syncDeadline = Date.now() + (readerStalled ? 0 : waitMs);
+    syncDeadline = syncWaitEnds();
     release();
-    flushSyncWithin(waitMs);
+    flushSync();
   };
   atExit.add(flushAtExit);
   writer.on('close', () => atExit.delete(flushAtExit));
@@ -290,7 +298,8 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
     },
     flushSync() {
       release();
-      flushSyncWithin(waitMs);
+      syncDeadline = syncWaitEnds();
+      flushSync();
       syncDeadline = undefined;
     },
     end() {

@@ -1,7 +1,7 @@
 // The process logger: the review line's timestamp (ISO 8601 like pino's isoTime, formatted once per
 // millisecond), the line's shape, and the batched stdout destination.
 import { execFileSync, spawn } from 'node:child_process';
-import fs, { closeSync, constants, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, type ReadStream } from 'node:fs';
+import fs, { closeSync, constants, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync, type ReadStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -484,8 +484,10 @@ describe('a destination that refuses writes', () => {
       const run = await runWithStdout(script, fifo.fd, 15_000);
       expect(run.timedOut).toBe(false);
       expect(run.code).toBe(5);
-      // LOG_FLUSH_WAIT_MS (2 s) of retries, and a margin for a loaded machine.
-      expect(performance.now() - started).toBeGreaterThan(1_900);
+      // LOG_FLUSH_WAIT_MS (2 s) of retries in all, with a margin for a loaded machine.
+      const tookMs = performance.now() - started;
+      expect(tookMs).toBeGreaterThan(1_900);
+      expect(tookMs).toBeLessThan(3_500);
     } finally {
       fifo.dispose();
     }
@@ -508,6 +510,27 @@ describe('a destination that refuses writes', () => {
       disk.dispose();
     }
   });
+
+  it('a reader already full at exit holds the exit 2 s in all, not 2 s for the last batch and 2 more for the flush', async () => {
+    const fifo = nonBlockingFifo();
+    try {
+      // Full before the child starts: its last batch's synchronous write is refused at once.
+      let filled = 0;
+      try {
+        for (;;) filled += writeSync(fifo.fd, Buffer.alloc(4096, 0x78));
+      } catch {
+        // EAGAIN: full.
+      }
+      expect(filled).toBeGreaterThan(0);
+      const started = performance.now();
+      const run = await runWithStdout(`void process.stdout; const log = createLogger(); log.info('last'); process.exit(3);`, fifo.fd, 15_000);
+      expect(run.code).toBe(3);
+      expect(performance.now() - started).toBeLessThan(3_500);
+      expect(run.stderr).toMatch(/\(EAGAIN: .*its reader took nothing for 2 s/);
+    } finally {
+      fifo.dispose();
+    }
+  }, 20_000);
 
   it('a reader that takes nothing holds a flush and the exit after it 2 s in all, and pino\'s fatal (a synchronous flush) as long', async () => {
     const { fd, dispose } = nonBlockingFifo();
