@@ -76,9 +76,13 @@ const MAX_UTF8_BYTES_PER_UNIT = 3;
 /** The count of lines in what was written, or dropped: whole lines, one or more (the review lines of a turn come in one write). */
 function countLines(lines: string | Buffer): number {
   let count = 0;
-  for (let at = lines.indexOf('\n'); at !== -1; at = lines.indexOf('\n', at + 1)) count++;
+  if (typeof lines === 'string') for (let at = lines.indexOf('\n'); at !== -1; at = lines.indexOf('\n', at + 1)) count++;
+  // A byte, not a string: a string to search for is converted at every call (8 times the cost).
+  else for (let at = lines.indexOf(NEWLINE); at !== -1; at = lines.indexOf(NEWLINE, at + 1)) count++;
   return lines.length === 0 ? 0 : Math.max(1, count);
 }
+
+const NEWLINE = 0x0a;
 
 // A CommonJS module: its class is a property of what the default import gives, at run time and to the types.
 const { SonicBoom } = sonicBoom;
@@ -136,8 +140,32 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   let held = 0;
   /** Bytes handed to the writer and not yet written: with what is held, what a stalled reader costs. */
   let unwritten = 0;
-  /** The chunks handed to the writer and not yet wholly written, oldest first: what a reader that goes away drops. */
-  const handed: Array<{ bytes: number; lines: number }> = [];
+  /**
+   * The chunks handed to the writer and not yet wholly written, oldest first, with how much of each
+   * is written: what a reader that goes away drops. Lines are counted only then (counting every
+   * batch cost 0.1 µs a line); the writer holds these chunks anyway.
+   */
+  const handed: Array<{ chunk: Buffer; written: number }> = [];
+  /** Lines of what is handed and not yet written (a line partly written counts). */
+  const unwrittenLines = () => handed.reduce((lines, { chunk, written }) => lines + countLines(chunk.subarray(written)), 0);
+  /**
+   * After sonic-boom's synchronous flush, which reports nothing of what it wrote, whether it
+   * finished or threw partway: what it still holds (its `_len`) is what is unwritten, the oldest
+   * chunks being the ones written.
+   */
+  const resync = () => {
+    const pending = (writer as unknown as { _len: number })._len;
+    unwritten = typeof pending === 'number' && pending >= 0 ? pending : 0;
+    let extra = handed.reduce((bytes, { chunk, written }) => bytes + chunk.length - written, 0) - unwritten;
+    while (extra > 0 && handed.length > 0) {
+      const oldest = handed[0]!;
+      const taken = Math.min(extra, oldest.chunk.length - oldest.written);
+      oldest.written += taken;
+      extra -= taken;
+      if (oldest.written === oldest.chunk.length) handed.shift();
+    }
+    wakeIfAllWritten();
+  };
   /** Flushes waiting for every byte handed to the writer to be written. */
   const waiting: Array<() => void> = [];
   /** The last write was refused (not EAGAIN): the writer holds the chunk, and tries it again only when asked. */
@@ -146,6 +174,8 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   let readerStalled = false;
   /** The reader went away (EPIPE): it will not come back, so nothing more is written. */
   let readerGone = false;
+  /** end() was called: what was held went to the writer then, and nothing after it is written. */
+  let ended = false;
   const saidErrors = new Set<string>();
   const wakeIfAllWritten = () => {
     if (unwritten === 0 && waiting.length > 0) for (const wake of waiting.splice(0)) wake();
@@ -158,10 +188,10 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
     unwritten = Math.max(0, unwritten - bytes);
     for (let left = bytes; left > 0 && handed.length > 0; ) {
       const oldest = handed[0]!;
-      const taken = Math.min(left, oldest.bytes);
-      oldest.bytes -= taken;
+      const taken = Math.min(left, oldest.chunk.length - oldest.written);
+      oldest.written += taken;
       left -= taken;
-      if (oldest.bytes === 0) handed.shift();
+      if (oldest.written === oldest.chunk.length) handed.shift();
     }
     wakeIfAllWritten();
   };
@@ -169,7 +199,7 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   writer.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') {
       readerGone = true;
-      for (const chunk of handed) droppedLines += chunk.lines;
+      droppedLines += unwrittenLines();
       handed.length = 0;
       unwritten = 0;
       wakeIfAllWritten();
@@ -184,23 +214,27 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   // batch is no longer on its way: left counted, it would hold the limit shut for good. It is
   // dropped inside hand()'s write, so it is the chunk handed last.
   writer.on('drop', (chunk: Buffer) => {
-    droppedLines += handed.pop()?.lines ?? countLines(chunk);
+    handed.pop();
+    droppedLines += countLines(chunk);
     unwritten = Math.max(0, unwritten - chunk.length);
     wakeIfAllWritten();
   });
   writer.on('write', written);
   const hand = (chunk: Buffer) => {
-    const lines = countLines(chunk);
-    if (readerGone) {
-      droppedLines += lines;
+    if (readerGone || ended) {
+      droppedLines += countLines(chunk);
       return;
     }
     unwritten += chunk.length;
-    handed.push({ bytes: chunk.length, lines });
+    handed.push({ chunk, written: 0 });
     try {
       bufferWriter.write(chunk);
     } catch {
-      // The writer was closed (at exit) after this batch was due: it wrote what it held then.
+      // The writer was closed (at exit) after this batch was due: it wrote what it held then, and
+      // this one is not on its way.
+      handed.pop();
+      unwritten -= chunk.length;
+      droppedLines += countLines(chunk);
     }
   };
   const release = () => {
@@ -219,7 +253,12 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   // writer, and without this the lines would stay shut out after the disk had room again.
   const tick = () => {
     release();
-    if (refused && !readerGone) writer.flush();
+    if (!refused || readerGone || ended) return;
+    try {
+      writer.flush();
+    } catch {
+      // Ended meanwhile: nothing more is written.
+    }
   };
   const timer = setInterval(tick, options.flushIntervalMs ?? LOG_FLUSH_INTERVAL_MS).unref();
   writer.on('close', () => clearInterval(timer));
@@ -230,14 +269,11 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
     if (readerGone) return;
     try {
       writer.flushSync();
-      // It says nothing of what it wrote: all that was queued is written (a write in flight, if
-      // any, still tells its own bytes when it lands).
-      handed.length = 0;
-      unwritten = 0;
-      wakeIfAllWritten();
     } catch (err) {
       // Refused (a full disk), or the reader took nothing in time: held for a later try.
       if ((err as NodeJS.ErrnoException).code === 'EAGAIN') readerStalled = true;
+    } finally {
+      resync();
     }
   };
   const flushAtExit = () => {
@@ -304,6 +340,8 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
     },
     end() {
       release();
+      ended = true;
+      clearInterval(timer);
       writer.end();
     },
     on(event, listener) {
