@@ -148,24 +148,6 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   const handed: Array<{ chunk: Buffer; written: number }> = [];
   /** Lines of what is handed and not yet written (a line partly written counts). */
   const unwrittenLines = () => handed.reduce((lines, { chunk, written }) => lines + countLines(chunk.subarray(written)), 0);
-  /**
-   * After sonic-boom's synchronous flush, which reports nothing of what it wrote, whether it
-   * finished or threw partway: what it still holds (its `_len`) is what is unwritten, the oldest
-   * chunks being the ones written.
-   */
-  const resync = () => {
-    const pending = (writer as unknown as { _len: number })._len;
-    unwritten = typeof pending === 'number' && pending >= 0 ? pending : 0;
-    let extra = handed.reduce((bytes, { chunk, written }) => bytes + chunk.length - written, 0) - unwritten;
-    while (extra > 0 && handed.length > 0) {
-      const oldest = handed[0]!;
-      const taken = Math.min(extra, oldest.chunk.length - oldest.written);
-      oldest.written += taken;
-      extra -= taken;
-      if (oldest.written === oldest.chunk.length) handed.shift();
-    }
-    wakeIfAllWritten();
-  };
   /** Flushes waiting for every byte handed to the writer to be written. */
   const waiting: Array<() => void> = [];
   /** The last write was refused (not EAGAIN): the writer holds the chunk, and tries it again only when asked. */
@@ -180,12 +162,8 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   const wakeIfAllWritten = () => {
     if (unwritten === 0 && waiting.length > 0) for (const wake of waiting.splice(0)) wake();
   };
-  const written = (bytes: number) => {
-    if (bytes > 0) {
-      refused = false;
-      readerStalled = false;
-    }
-    unwritten = Math.max(0, unwritten - bytes);
+  /** Marks `bytes` of the oldest chunks handed as written. */
+  const markHandedWritten = (bytes: number) => {
     for (let left = bytes; left > 0 && handed.length > 0; ) {
       const oldest = handed[0]!;
       const taken = Math.min(left, oldest.chunk.length - oldest.written);
@@ -193,6 +171,25 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
       left -= taken;
       if (oldest.written === oldest.chunk.length) handed.shift();
     }
+  };
+  const written = (bytes: number) => {
+    if (bytes > 0) {
+      refused = false;
+      readerStalled = false;
+    }
+    unwritten = Math.max(0, unwritten - bytes);
+    markHandedWritten(bytes);
+    wakeIfAllWritten();
+  };
+  /**
+   * After sonic-boom's synchronous flush, which reports nothing of what it wrote, whether it
+   * finished or threw partway: what it still holds (its `_len`) is what is unwritten, the oldest
+   * chunks being the ones written.
+   */
+  const resync = () => {
+    const pending = (writer as unknown as { _len: number })._len;
+    unwritten = typeof pending === 'number' && pending >= 0 ? pending : 0;
+    markHandedWritten(handed.reduce((bytes, { chunk, written }) => bytes + chunk.length - written, 0) - unwritten);
     wakeIfAllWritten();
   };
   // Without a listener, an error would be thrown out of the write's callback: a crash.
