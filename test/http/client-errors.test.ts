@@ -33,6 +33,12 @@ describe('client errors', () => {
 
   const clientErrors = () => logs.lines().filter((line) => line.msg === 'client error');
 
+  it('gives Fastify no logger: with one, it made a child logger and timed every request (README, "Performance")', () => {
+    expect(app.log).not.toBe(logs.logger);
+    // Fastify's stand-in for no logger has no bindings(); a pino logger, or a child of one, has.
+    expect(typeof (app.log as unknown as { bindings?: unknown }).bindings).toBe('undefined');
+  });
+
   it('answers a malformed request line with a 400 and logs it at debug with the parser code', async () => {
     const received = await exchange(port, 'BOGUS\u0001 /validate HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(received).toMatch(/^HTTP\/1\.1 400/);
