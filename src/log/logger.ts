@@ -187,9 +187,10 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
    * chunks being the ones written.
    */
   const resync = () => {
-    const pending = (writer as unknown as { _len: number })._len;
-    unwritten = typeof pending === 'number' && pending >= 0 ? pending : 0;
-    markHandedWritten(handed.reduce((bytes, { chunk, written }) => bytes + chunk.length - written, 0) - unwritten);
+    const length = (writer as unknown as { _len: unknown })._len;
+    const pending = typeof length === 'number' && length >= 0 ? length : 0;
+    markHandedWritten(unwritten - pending);
+    unwritten = pending;
     wakeIfAllWritten();
   };
   // Without a listener, an error would be thrown out of the write's callback: a crash.
@@ -250,12 +251,8 @@ export function batchedOutput(dest = 1, options: BatchedOutputOptions = {}): Bat
   // writer, and without this the lines would stay shut out after the disk had room again.
   const tick = () => {
     release();
-    if (!refused || readerGone || ended) return;
-    try {
-      writer.flush();
-    } catch {
-      // Ended meanwhile: nothing more is written.
-    }
+    // end() stops the tick, so the writer is still open here.
+    if (refused && !readerGone) writer.flush();
   };
   const timer = setInterval(tick, options.flushIntervalMs ?? LOG_FLUSH_INTERVAL_MS).unref();
   writer.on('close', () => clearInterval(timer));
