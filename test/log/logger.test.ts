@@ -429,48 +429,45 @@ function refusingDisk() {
   });
 }
 
+/** Runs `script` as runWithStdout does, with stdout (and stderr too, when asked) on a full disk, `/dev/full`. */
+async function runOnFullDisk(script: string, options: { stderrToo?: boolean } = {}) {
+  const full = openSync('/dev/full', 'w');
+  try {
+    return await runWithStdout(script, full, 10_000, undefined, options.stderrToo ? full : undefined);
+  } finally {
+    closeSync(full);
+  }
+}
+
 describe('a destination that refuses writes', () => {
   it('a full disk (ENOSPC) neither crashes the process nor hangs its exit; the failure is said once on stderr', async () => {
     // pino's own destination (sonic-boom 4) threw the error out of the write's callback, and the
     // exit's synchronous flush then retried the refused write forever: a process that would not
     // serve, nor end on SIGTERM.
-    const full = openSync('/dev/full', 'w');
-    try {
-      const script = `const log = createLogger(); log.info('one'); setTimeout(() => { log.info('two'); }, 250); setTimeout(() => { log.info('three'); process.stderr.write('still running\\n'); }, 500);`;
-      const run = await runWithStdout(script, full, 10_000);
-      expect(run.timedOut).toBe(false);
-      expect(run.code).toBe(0);
-      expect(run.stderr).toContain('still running');
-      const said = run.stderr.split('\n').filter((line) => line.includes('ENOSPC'));
-      expect(said).toHaveLength(1);
-      expect(said[0]).toMatch(/^tollgate: log lines could not be written to fd 1/);
-    } finally {
-      closeSync(full);
-    }
+    const run = await runOnFullDisk(
+      `const log = createLogger(); log.info('one'); setTimeout(() => { log.info('two'); }, 250); setTimeout(() => { log.info('three'); process.stderr.write('still running\\n'); }, 500);`,
+    );
+    expect(run.timedOut).toBe(false);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('still running');
+    const said = run.stderr.split('\n').filter((line) => line.includes('ENOSPC'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/^tollgate: log lines could not be written to fd 1/);
   }, 15_000);
 
   it('goes on when stderr, where it says so, is on the full disk too', async () => {
     // process.stderr reports a refused write as an 'error' event later, which nothing caught.
-    const full = openSync('/dev/full', 'w');
-    try {
-      const script = `const log = createLogger(); log.info('one'); setTimeout(() => log.info('two'), 250); setTimeout(() => { log.info('three'); process.exitCode = 7; }, 500);`;
-      const run = await runWithStdout(script, full, 10_000, undefined, full);
-      expect(run.timedOut).toBe(false);
-      expect(run.code).toBe(7);
-    } finally {
-      closeSync(full);
-    }
+    const run = await runOnFullDisk(`const log = createLogger(); log.info('one'); setTimeout(() => log.info('two'), 250); setTimeout(() => { log.info('three'); process.exitCode = 7; }, 500);`, {
+      stderrToo: true,
+    });
+    expect(run.timedOut).toBe(false);
+    expect(run.code).toBe(7);
   }, 15_000);
 
   it('exits at once when the lines held at exit are refused', async () => {
-    const full = openSync('/dev/full', 'w');
-    try {
-      const run = await runWithStdout(`const log = createLogger(); log.info('held'); process.exit(4);`, full, 10_000);
-      expect(run.timedOut).toBe(false);
-      expect(run.code).toBe(4);
-    } finally {
-      closeSync(full);
-    }
+    const run = await runOnFullDisk(`const log = createLogger(); log.info('held'); process.exit(4);`);
+    expect(run.timedOut).toBe(false);
+    expect(run.code).toBe(4);
   }, 15_000);
 
   it('a reader that takes nothing at exit (EAGAIN) holds the exit for a bounded while, not for ever', async () => {
