@@ -97,7 +97,7 @@ const workDir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-profile-'));
 const profileDir = path.join(workDir, 'profiles');
 const certificate = await ensureDevCertificate(workDir);
 const ctx = new BenchContext(
-  { quick: true, seconds, rounds: 1, curveSeconds: seconds, curveRounds: 1, connections: 10, rate: 1000 },
+  { quick: true, seconds, rounds: 1, executions: 1, curveSeconds: seconds, curveRounds: 1, connections: 10, rate: 1000 },
   { cert: Buffer.from(certificate.cert), certFile: certificate.certFile, keyFile: certificate.keyFile },
   workDir,
   new Report(false),

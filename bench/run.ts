@@ -11,7 +11,6 @@ import path from 'node:path';
 import { ensureDevCertificate } from '../src/tls/dev-certificate.js';
 import { standardBodies } from './lib/bodies.js';
 import { BenchContext, REPO_ROOT, type BenchSettings } from './lib/context.js';
-import { probe, warmUp } from './lib/load.js';
 import { Report } from './lib/report.js';
 import * as allocation from './allocation.js';
 import * as bodySize from './body-size.js';
@@ -37,8 +36,8 @@ const SCENARIOS: Record<string, { title: string; run(ctx: BenchContext): Promise
 
 const quick = process.env.BENCH_QUICK === '1';
 const settings: BenchSettings = quick
-  ? { quick, seconds: 1, rounds: 1, curveSeconds: 1, curveRounds: 1, connections: 10, rate: 1000 }
-  : { quick, seconds: 1, rounds: 16, curveSeconds: 1, curveRounds: 3, connections: 10, rate: 1000 };
+  ? { quick, seconds: 1, rounds: 1, executions: 1, curveSeconds: 1, curveRounds: 1, connections: 10, rate: 1000 }
+  : { quick, seconds: 0.5, rounds: 12, executions: 3, curveSeconds: 1, curveRounds: 3, connections: 10, rate: 1000 };
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
 const unknown = only?.filter((name) => !(name in SCENARIOS)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
@@ -59,12 +58,7 @@ try {
   // Every server answers every body correctly before anything is timed, and is warmed up on it.
   for (const body of standardBodies()) {
     for (const endpoint of ['validate', 'mutate'] as const) {
-      for (const server of ctx.compared) {
-        const answer = await probe(server, endpoint, body, ctx.certificate.cert);
-        if (!answer.allowed) throw new Error(`${server.label} /${endpoint} denied ${body.name}`);
-        if (server !== ctx.floor && endpoint === 'mutate' && !answer.patched) throw new Error(`${server.label} /mutate did not patch ${body.name}`);
-        await warmUp(server, endpoint, body, settings.connections);
-      }
+      for (const server of ctx.compared) await ctx.checkAndWarmUp(server, endpoint, body);
     }
   }
 
@@ -83,7 +77,7 @@ const summary = [
   `\`${command}\` on ${startedAt.toISOString().slice(0, 16)}Z: node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ` +
     `load average ${loadBefore.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end; ${seconds} s.`,
   `Keep-alive HTTP/1.1, no pipelining, \`?timeout=10s\`; ${settings.connections} connections at saturation. Each point: floor and tollgate alternated, ` +
-    `median of ${settings.rounds} × ${settings.seconds} s (saturation) or ${settings.curveRounds} × ${settings.curveSeconds} s (curves, handshake, scale-out; allocation: twice that); latency: the median of each run's percentiles. ` +
+    `median of ${settings.rounds} rounds × ${settings.executions} process${settings.executions === 1 ? '' : 'es'} a side × ${settings.seconds} s (saturation) or ${settings.curveRounds} × ${settings.curveSeconds} s (curves, handshake, scale-out; allocation: twice that); latency: the median of each run's percentiles. ` +
     `In brackets after a saturation ratio: the middle half of the rounds' own ratios (each tollgate run over the floor's in its round).`,
   `Failed requests: ${report.errors} in ${report.runs} measured runs.`,
 ];

@@ -13,13 +13,21 @@ const RSS_TARGET_MB = 150;
 export const title = 'saturation';
 
 export async function run(ctx: BenchContext): Promise<void> {
-  const { seconds, rounds, connections } = ctx.settings;
+  const { seconds, rounds, connections, executions } = ctx.settings;
+  const groups = await ctx.startExecutions(executions - 1);
+  const extras = [...groups.values()].flatMap((processes) => processes.slice(1));
+  // The extra processes are checked and warmed up as run.ts did the first ones.
+  for (const body of standardBodies()) {
+    for (const endpoint of ['validate', 'mutate'] as const) {
+      for (const server of extras) await ctx.checkAndWarmUp(server, endpoint, body);
+    }
+  }
   const all: Array<Map<ServerProcess, SaturationResult[]>> = [];
   for (const body of standardBodies()) {
     for (const endpoint of ['validate', 'mutate'] as const) {
       const point = `/${endpoint}, ${body.name}`;
       ctx.log(`${title}: ${point}`);
-      const results = await ctx.alternate(ctx.compared, rounds, (server) => saturate(server, endpoint, body, { connections, seconds }));
+      const results = await ctx.alternateExecutions(groups, rounds, (server) => saturate(server, endpoint, body, { connections, seconds }));
       all.push(results);
       const throughput = ctx.values(results, (r) => r.perSecond, median);
       const target = THROUGHPUT_TARGET[endpoint];
@@ -31,4 +39,5 @@ export async function run(ctx: BenchContext): Promise<void> {
   const merged = new Map<ServerProcess, SaturationResult[]>(ctx.compared.map((s) => [s, all.flatMap((results) => results.get(s) ?? [])]));
   const rss = ctx.values(merged, (r) => r.peakRssBytes / 1024 / 1024, (mbs) => Math.max(...mbs));
   ctx.report.add({ scenario: title, point: 'all of the above', metric: 'peak RSS', unit: 'MB', ...rss, target: `< ${RSS_TARGET_MB} MB`, met: rss.tollgate < RSS_TARGET_MB });
+  for (const server of extras) await ctx.stop(server);
 }

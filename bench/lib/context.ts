@@ -3,7 +3,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { percentile } from './load.js';
+import type { Body } from './bodies.js';
+import { percentile, probe, warmUp, type Endpoint } from './load.js';
 import { mean, type Report } from './report.js';
 import { spawnServer, type ServerProcess } from './processes.js';
 
@@ -28,10 +29,19 @@ export interface BenchSettings {
    * a shared machine lands on both sides and one bad run does not decide the number. On the 2-core
    * VM this was tuned on, one second's throughput of the same server ranged over 2× from run to
    * run (the CPU each review cost moved with it, on the load generator too), in spells shorter
-   * than a second: only more runs narrow the median, so the saturation points take 16 each.
+   * than a second: only more runs narrow the median, so a saturation point takes 12 rounds of
+   * half a second on each of `executions` processes a side (autocannon ends sub-second runs on
+   * time: load.ts).
    */
   seconds: number;
   rounds: number;
+  /**
+   * Processes of each side in the saturation comparison, its runs spread over them alike. Two
+   * processes of one build, alternated in one run, kept a throughput up to 15% apart for the whole
+   * run, both floor and tollgate (the same with fixed hash and random seeds and no ASLR): one process
+   * a side is one draw of that, and made the ratio of one run drift by ±0.03 between runs.
+   */
+  executions: number;
   /** The same for each point of the cost curves. */
   curveSeconds: number;
   curveRounds: number;
@@ -41,9 +51,13 @@ export interface BenchSettings {
   rate: number;
 }
 
+/** Each compared server (floor, tollgate, baseline) and the processes of its side, itself first. */
+export type ExecutionGroups = Map<ServerProcess, ServerProcess[]>;
+
 export class BenchContext {
   private started = 0;
   private readonly servers: ServerProcess[] = [];
+  private readonly floors = new Set<ServerProcess>();
   floor!: ServerProcess;
   tollgate!: ServerProcess;
   /** Tollgate as built in BENCH_BASELINE, run beside the current build to measure a change. */
@@ -66,6 +80,14 @@ export class BenchContext {
     return [this.floor, this.tollgate, ...(this.baseline ? [this.baseline] : [])];
   }
 
+  /** Checks that `server` answers `body` as it should (allowed; patched, by tollgate's /mutate), then warms it up on it. */
+  async checkAndWarmUp(server: ServerProcess, endpoint: Endpoint, body: Body): Promise<void> {
+    const answer = await probe(server, endpoint, body, this.certificate.cert);
+    if (!answer.allowed) throw new Error(`${server.label} /${endpoint} denied ${body.name}`);
+    if (!this.floors.has(server) && endpoint === 'mutate' && !answer.patched) throw new Error(`${server.label} /mutate did not patch ${body.name}`);
+    await warmUp(server, endpoint, body, this.settings.connections);
+  }
+
   async startFloor(label = 'floor', nodeOptions: string[] = []): Promise<ServerProcess> {
     const n = ++this.started;
     const server = await spawnServer({
@@ -76,6 +98,7 @@ export class BenchContext {
       readyMessage: 'floor is serving',
     });
     this.servers.push(server);
+    this.floors.add(server);
     return server;
   }
 
@@ -106,11 +129,47 @@ export class BenchContext {
   async stop(server: ServerProcess): Promise<void> {
     await server.stop();
     this.servers.splice(this.servers.indexOf(server), 1);
+    this.floors.delete(server);
   }
 
   async stopAll(): Promise<void> {
     await Promise.all(this.servers.map((s) => s.stop()));
     this.servers.length = 0;
+  }
+
+  /**
+   * Each compared server with `count` more processes of the same build beside it (stopped with the
+   * rest), for `alternateExecutions`.
+   */
+  async startExecutions(count: number): Promise<ExecutionGroups> {
+    const groups: ExecutionGroups = new Map(this.compared.map((server) => [server, [server]]));
+    for (let n = 1; n <= count; n++) {
+      groups.get(this.floor)?.push(await this.startFloor(`floor #${n + 1}`));
+      groups.get(this.tollgate)?.push(await this.startTollgate(`tollgate #${n + 1}`));
+      if (this.baseline && this.baselineDist) groups.get(this.baseline)?.push(await this.startTollgate(`baseline #${n + 1}`, { dist: this.baselineDist }));
+    }
+    return groups;
+  }
+
+  /**
+   * `alternate` over every process of every group, each round taking the groups' first processes,
+   * then their second ones, and so on (the order reversed every round). Results are merged under
+   * each group's first process, in the order run: the floor's n-th result and tollgate's n-th come
+   * from the same round and the same place in the groups, so `roundRatios` pairs neighbours.
+   */
+  async alternateExecutions<T extends { errors: number }>(groups: ExecutionGroups, rounds: number, run: (server: ServerProcess) => Promise<T>): Promise<Map<ServerProcess, T[]>> {
+    const sides = [...groups.values()];
+    const depth = Math.min(...sides.map((processes) => processes.length));
+    const order: ServerProcess[] = [];
+    for (let n = 0; n < depth; n++) for (const processes of sides) order.push(processes[n]!);
+    const each = await this.alternate(order, rounds, run);
+    const merged = new Map<ServerProcess, T[]>();
+    for (const [first, processes] of groups) {
+      const results: T[] = [];
+      for (let round = 0; round < rounds; round++) for (let n = 0; n < depth; n++) results.push(each.get(processes[n]!)![round]!);
+      merged.set(first, results);
+    }
+    return merged;
   }
 
   private flip = false;

@@ -119,6 +119,27 @@ describe('BenchContext.roundRatios', () => {
   });
 });
 
+describe('BenchContext.alternateExecutions', () => {
+  it('runs every process of every side each round, turn about, and merges each side\'s results so that neighbours pair up', async () => {
+    const ctx = new BenchContext({} as never, {} as never, '', new Report(false), undefined);
+    const named = (label: string) => ({ label }) as ServerProcess;
+    const [floor, floor2, tollgate, tollgate2] = [named('F1'), named('F2'), named('T1'), named('T2')];
+    ctx.floor = floor;
+    ctx.tollgate = tollgate;
+    const groups = new Map([[floor, [floor, floor2]], [tollgate, [tollgate, tollgate2]]]);
+    const calls: string[] = [];
+    const results = await ctx.alternateExecutions(groups, 2, async (server) => {
+      calls.push(server.label);
+      return { errors: 0, run: `${server.label}@${calls.length}` };
+    });
+    // Each round runs all four, the second in the reverse order: a floor run always sits beside its tollgate.
+    expect(calls).toEqual(['F1', 'T1', 'F2', 'T2', 'T2', 'F2', 'T1', 'F1']);
+    expect(results.get(floor)?.map((r) => r.run)).toEqual(['F1@1', 'F2@3', 'F1@8', 'F2@6']);
+    expect(results.get(tollgate)?.map((r) => r.run)).toEqual(['T1@2', 'T2@4', 'T1@7', 'T2@5']);
+    expect([...results.keys()]).toEqual([floor, tollgate]);
+  });
+});
+
 describe('saturate', () => {
   it('runs as long as it is asked, under a second too (autocannon ends a run only at a sample, one a second by default)', async () => {
     const server = http.createServer((_request, response) => response.end('{}'));
