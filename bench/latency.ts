@@ -1,11 +1,10 @@
 // Latency at a fixed, moderate rate (open loop), seen from the client as the apiserver sees it,
 // and from the server as tollgate's own `durationMs` records it (decode, policies, encode).
-import { setTimeout as sleep } from 'node:timers/promises';
 import { standardBodies } from './lib/bodies.js';
 import type { BenchContext } from './lib/context.js';
 import { fixedRate, percentile } from './lib/load.js';
-import type { ServerProcess } from './lib/processes.js';
 import { median } from './lib/report.js';
+import { withReviewDurations } from './lib/review-times.js';
 
 const P99_TARGET_MS = 5;
 /**
@@ -14,21 +13,8 @@ const P99_TARGET_MS = 5;
  */
 const ROUNDS = 3;
 const SECONDS = 1.2;
-/** Pino writes asynchronously; give the last lines of a run time to land. */
-const LOG_FLUSH_MS = 200;
 
 export const title = 'latency';
-
-/** `durationMs` of every review line logged since `offset`, sorted. */
-function serverDurations(server: ServerProcess, offset: number): number[] {
-  const durations: number[] = [];
-  for (const line of server.logSince(offset).split('\n')) {
-    if (!line.includes('"msg":"review"')) continue;
-    const duration = (JSON.parse(line) as { durationMs?: unknown }).durationMs;
-    if (typeof duration === 'number') durations.push(duration);
-  }
-  return durations.sort((a, b) => a - b);
-}
 
 export async function run(ctx: BenchContext): Promise<void> {
   const { rate, quick } = ctx.settings;
@@ -40,10 +26,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       const point = `/${endpoint} at ${rate}/s, ${body.name}`;
       ctx.log(`${title}: ${point}`);
       const results = await ctx.alternate(ctx.compared, rounds, async (server) => {
-        const offset = server.logSize();
-        const result = await fixedRate(server, endpoint, body, { rate, seconds, ca: ctx.certificate.cert });
-        await sleep(LOG_FLUSH_MS);
-        return { ...result, serverMs: server === ctx.floor ? [] : serverDurations(server, offset) };
+        const run = () => fixedRate(server, endpoint, body, { rate, seconds, ca: ctx.certificate.cert });
+        return ctx.isFloor(server) ? { ...(await run()), serverMs: [] } : withReviewDurations(server, run);
       });
       const p50 = ctx.values(results, (r) => percentile(r.latenciesMs, 50), median);
       const p99 = ctx.values(results, (r) => percentile(r.latenciesMs, 99), median);

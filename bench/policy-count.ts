@@ -5,6 +5,7 @@ import { NOOP_POLICY, type BenchContext } from './lib/context.js';
 import { saturate, warmUp, type SaturationResult } from './lib/load.js';
 import type { ServerProcess } from './lib/processes.js';
 import { linearFit, median } from './lib/report.js';
+import { REVIEW_TIME, trimmedMean, withReviewDurations } from './lib/review-times.js';
 
 export const title = 'policy count';
 
@@ -30,31 +31,40 @@ export async function run(ctx: BenchContext): Promise<void> {
     }
   }
   const cpuUs = new Map<string, number>();
+  const reviewUs = new Map<string, number>();
   try {
     for (const point of points) {
       ctx.log(`${title}: ${point.name}`);
       await warmUp(point.server, 'validate', body, connections);
-      const results = await ctx.alternate([ctx.floor, point.server], rounds, (server) => saturate(server, 'validate', body, { connections, seconds }));
-      const of = (server: ServerProcess, pick: (r: SaturationResult) => number) => median((results.get(server) ?? []).map(pick));
+      const results = await ctx.alternate([ctx.floor, point.server], rounds, (server) => {
+        const run = () => saturate(server, 'validate', body, { connections, seconds });
+        return ctx.isFloor(server) ? run().then((result) => ({ ...result, serverMs: [] })) : withReviewDurations(server, run);
+      });
+      const of = (server: ServerProcess, pick: (r: SaturationResult & { serverMs: number[] }) => number) => median((results.get(server) ?? []).map(pick));
       const label = `/validate, ${point.name}`;
       ctx.report.add({ scenario: title, point: label, metric: 'throughput', unit: 'req/s', floor: of(ctx.floor, (r) => r.perSecond), tollgate: of(point.server, (r) => r.perSecond) });
       const floorCpu = of(ctx.floor, (r) => r.cpuPerReview * 1e6);
       const tollgateCpu = of(point.server, (r) => r.cpuPerReview * 1e6);
       ctx.report.add({ scenario: title, point: label, metric: 'CPU per review', unit: 'µs', floor: floorCpu, tollgate: tollgateCpu });
       cpuUs.set(point.name, tollgateCpu - floorCpu);
+      const reviewTime = of(point.server, (r) => trimmedMean(r.serverMs) * 1000);
+      ctx.report.add({ scenario: title, point: label, metric: REVIEW_TIME, unit: 'µs', tollgate: reviewTime });
+      reviewUs.set(point.name, reviewTime);
     }
   } finally {
     await Promise.all(points.map((p) => ctx.stop(p.server)));
   }
   for (const matching of [true, false]) {
-    const curve = [0, ...counts].map((count) => [count, cpuUs.get(count === 0 ? '0 policies' : `${count} ${matching ? 'matching' : 'not matching'}`) ?? Number.NaN] as const);
-    const fit = linearFit(curve);
-    ctx.report.add({
-      scenario: title,
-      point: `each ${matching ? 'matching' : 'non-matching'} policy (fit over 0-${counts.at(-1)}, R² ${fit.r2.toFixed(2)})`,
-      metric: 'CPU above floor',
-      unit: 'µs',
-      tollgate: fit.slope,
-    });
+    const pointName = (count: number) => (count === 0 ? '0 policies' : `${count} ${matching ? 'matching' : 'not matching'}`);
+    for (const [metric, values] of [['CPU above floor', cpuUs], [REVIEW_TIME, reviewUs]] as const) {
+      const fit = linearFit([0, ...counts].map((count) => [count, values.get(pointName(count)) ?? Number.NaN] as const));
+      ctx.report.add({
+        scenario: title,
+        point: `each ${matching ? 'matching' : 'non-matching'} policy (fit over 0-${counts.at(-1)}, R² ${fit.r2.toFixed(2)})`,
+        metric,
+        unit: 'µs',
+        tollgate: fit.slope,
+      });
+    }
   }
 }

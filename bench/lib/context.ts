@@ -80,11 +80,15 @@ export class BenchContext {
     return [this.floor, this.tollgate, ...(this.baseline ? [this.baseline] : [])];
   }
 
+  isFloor(server: ServerProcess): boolean {
+    return this.floors.has(server);
+  }
+
   /** Checks that `server` answers `body` as it should (allowed; patched, by tollgate's /mutate), then warms it up on it. */
   async checkAndWarmUp(server: ServerProcess, endpoint: Endpoint, body: Body): Promise<void> {
     const answer = await probe(server, endpoint, body, this.certificate.cert);
     if (!answer.allowed) throw new Error(`${server.label} /${endpoint} denied ${body.name}`);
-    if (!this.floors.has(server) && endpoint === 'mutate' && !answer.patched) throw new Error(`${server.label} /mutate did not patch ${body.name}`);
+    if (!this.isFloor(server) && endpoint === 'mutate' && !answer.patched) throw new Error(`${server.label} /mutate did not patch ${body.name}`);
     await warmUp(server, endpoint, body, this.settings.connections);
   }
 

@@ -1,7 +1,7 @@
 // The server processes a benchmark starts: tollgate and the floor, each in its own process with its
 // log in a file, found by the URL it logs, measured through /proc, and never left running.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** How long a server may take from spawn to its "serving" line. */
@@ -64,6 +64,23 @@ function readUrl(logFile: string, message: string): URL | undefined {
   return undefined;
 }
 
+/** A file from `offset` to its end: a server's log reaches hundreds of MB over a bench, and runs read only their own lines. */
+export function readFrom(file: string, offset: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const bytes = Buffer.alloc(Math.max(0, statSync(file).size - offset));
+    let read = 0;
+    while (read < bytes.length) {
+      const n = readSync(fd, bytes, read, bytes.length - read, offset + read);
+      if (n === 0) break;
+      read += n;
+    }
+    return bytes.subarray(0, read).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function spawnServer(options: SpawnOptions): Promise<ServerProcess> {
   const out = openSync(options.logFile, 'w');
   let child: ChildProcess;
@@ -93,8 +110,8 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
     pid,
     url,
     logFile: options.logFile,
-    logSize: () => readFileSync(options.logFile).length,
-    logSince: (offset) => readFileSync(options.logFile).subarray(offset).toString('utf8'),
+    logSize: () => statSync(options.logFile).size,
+    logSince: (offset) => readFrom(options.logFile, offset),
     cpuSeconds: () => {
       // Fields after the command name (which may contain spaces); utime and stime are the 14th and 15th.
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -1,6 +1,9 @@
 // The benchmark's own helpers: the review bodies it sends and the arithmetic of its table. The
 // benchmark itself never runs here (`npm run bench`).
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { decodeAdmissionReview } from '../../src/admission/review.js';
@@ -10,7 +13,8 @@ import { createLogger } from '../../src/log/logger.js';
 import { bodyOf, deployment, pod, podOfSize, standardBodies } from '../../bench/lib/bodies.js';
 import { allocatedIn } from '../../bench/allocation.js';
 import { percentile, saturate } from '../../bench/lib/load.js';
-import type { ServerProcess } from '../../bench/lib/processes.js';
+import { readFrom, type ServerProcess } from '../../bench/lib/processes.js';
+import { reviewDurations, trimmedMean, withReviewDurations } from '../../bench/lib/review-times.js';
 import { Report, linearFit, median } from '../../bench/lib/report.js';
 import { BenchContext } from '../../bench/lib/context.js';
 
@@ -100,6 +104,34 @@ describe('bench arithmetic', () => {
     const report = new Report(false);
     report.add({ scenario: 's', point: 'p', metric: 'throughput', unit: 'req/s', floor: 1000, tollgate: 880, target: '≥ 0.85', met: true, roundRatios: [0.8, 0.951] });
     expect(report.toMarkdown().split('\n')[2]).toBe('| s | p | throughput (req/s) | 1000 | 880 | 0.88 (0.80-0.95) | ≥ 0.85 ✓ |');
+  });
+});
+
+describe('review times from the server\'s log', () => {
+  const review = (durationMs: unknown) => JSON.stringify({ level: 30, msg: 'review', uid: 'u', durationMs });
+
+  it('takes durationMs from review lines only, sorted', () => {
+    const log = [review(0.012), '{"level":30,"msg":"tollgate is serving","durationMs":9}', review(0.004), review('0.5'), review(0.009), ''].join('\n');
+    const server = { logSince: () => log } as unknown as ServerProcess;
+    expect(reviewDurations(server, 0)).toEqual([0.004, 0.009, 0.012]);
+  });
+
+  it('reads a log from an offset, and a run\'s lines only', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-log-')), 'server.log');
+    writeFileSync(file, `${review(0.5)}\n`);
+    const server = { logSize: () => Buffer.byteLength(`${review(0.5)}\n`), logSince: (offset: number) => readFrom(file, offset) } as unknown as ServerProcess;
+    expect(readFrom(file, 3)).toBe(`${review(0.5)}\n`.slice(3));
+    const result = await withReviewDurations(server, async () => {
+      appendFileSync(file, `${review(0.002)}\n${review(0.001)}\n`);
+      return { completed: 2 };
+    });
+    expect(result).toEqual({ completed: 2, serverMs: [0.001, 0.002] });
+  });
+
+  it('averages the middle 80%, so that a stalled review does not sway it', () => {
+    expect(trimmedMean([1, 2, 2, 2, 2, 2, 2, 2, 2, 100])).toBe(2);
+    expect(trimmedMean([0.011, 0.012])).toBeCloseTo(0.0115, 10);
+    expect(trimmedMean([])).toBeNaN();
   });
 });
 
