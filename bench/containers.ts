@@ -9,7 +9,6 @@ import { REVIEW_TIME, trimmedMean, withReviewDurations } from './lib/review-time
 
 export const title = 'containers';
 
-
 export async function run(ctx: BenchContext): Promise<void> {
   const { curveSeconds: seconds, curveRounds: rounds, connections } = ctx.settings;
   const counts = ctx.settings.quick ? [1, 50] : [1, 10, 50];
@@ -22,10 +21,9 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.log(`${title}: ${point}`);
       // The servers sat idle through the scenarios before: untimed load first, on this body.
       for (const server of ctx.compared) await warmUp(server, endpoint, body, connections);
-      const results = await ctx.alternate(ctx.compared, rounds, (server) => {
-        const run = () => saturate(server, endpoint, body, { connections, seconds });
-        return ctx.isFloor(server) ? run().then((result) => ({ ...result, serverMs: [] })) : withReviewDurations(server, run);
-      });
+      const results = await ctx.alternate(ctx.compared, rounds, (server) =>
+        withReviewDurations(server, () => saturate(server, endpoint, body, { connections, seconds }), !ctx.isFloor(server)),
+      );
       const throughput = ctx.values(results, (r) => r.perSecond, median);
       const cpu = ctx.values(results, (r) => r.cpuPerReview * 1e6, median);
       const { floor: _floor, ...reviewTime } = ctx.values(results, (r) => trimmedMean(r.serverMs) * 1000, median);

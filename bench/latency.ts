@@ -25,10 +25,9 @@ export async function run(ctx: BenchContext): Promise<void> {
     for (const endpoint of ['validate', 'mutate'] as const) {
       const point = `/${endpoint} at ${rate}/s, ${body.name}`;
       ctx.log(`${title}: ${point}`);
-      const results = await ctx.alternate(ctx.compared, rounds, async (server) => {
-        const run = () => fixedRate(server, endpoint, body, { rate, seconds, ca: ctx.certificate.cert });
-        return ctx.isFloor(server) ? { ...(await run()), serverMs: [] } : withReviewDurations(server, run);
-      });
+      const results = await ctx.alternate(ctx.compared, rounds, (server) =>
+        withReviewDurations(server, () => fixedRate(server, endpoint, body, { rate, seconds, ca: ctx.certificate.cert }), !ctx.isFloor(server)),
+      );
       const p50 = ctx.values(results, (r) => percentile(r.latenciesMs, 50), median);
       const p99 = ctx.values(results, (r) => percentile(r.latenciesMs, 99), median);
       ctx.report.add({ scenario: title, point, metric: 'p50, client', unit: 'ms', ...p50 });

@@ -36,10 +36,9 @@ export async function run(ctx: BenchContext): Promise<void> {
     for (const point of points) {
       ctx.log(`${title}: ${point.name}`);
       await warmUp(point.server, 'validate', body, connections);
-      const results = await ctx.alternate([ctx.floor, point.server], rounds, (server) => {
-        const run = () => saturate(server, 'validate', body, { connections, seconds });
-        return ctx.isFloor(server) ? run().then((result) => ({ ...result, serverMs: [] })) : withReviewDurations(server, run);
-      });
+      const results = await ctx.alternate([ctx.floor, point.server], rounds, (server) =>
+        withReviewDurations(server, () => saturate(server, 'validate', body, { connections, seconds }), !ctx.isFloor(server)),
+      );
       const of = (server: ServerProcess, pick: (r: SaturationResult & { serverMs: number[] }) => number) => median((results.get(server) ?? []).map(pick));
       const label = `/validate, ${point.name}`;
       ctx.report.add({ scenario: title, point: label, metric: 'throughput', unit: 'req/s', floor: of(ctx.floor, (r) => r.perSecond), tollgate: of(point.server, (r) => r.perSecond) });

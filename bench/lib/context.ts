@@ -39,7 +39,7 @@ export interface BenchSettings {
    * Processes of each side in the saturation comparison, its runs spread over them alike. Two
    * processes of one build, alternated in one run, kept a throughput up to 15% apart for the whole
    * run, both floor and tollgate (the same with fixed hash and random seeds and no ASLR): one process
-   * a side is one draw of that, and made the ratio of one run drift by ±0.03 between runs.
+   * a side drew one such level for the side's whole run.
    */
   executions: number;
   /** The same for each point of the cost curves. */

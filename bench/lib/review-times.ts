@@ -21,8 +21,9 @@ export function reviewDurations(server: ServerProcess, offset: number): number[]
   return durations.sort((a, b) => a - b);
 }
 
-/** `run`'s result, with the review durations (ms, sorted) that `server` logged during it. */
-export async function withReviewDurations<T>(server: ServerProcess, run: () => Promise<T>): Promise<T & { serverMs: number[] }> {
+/** `run`'s result, with the review durations (ms, sorted) that `server` logged during it; none unless `read` (the floor logs no reviews). */
+export async function withReviewDurations<T>(server: ServerProcess, run: () => Promise<T>, read = true): Promise<T & { serverMs: number[] }> {
+  if (!read) return { ...(await run()), serverMs: [] };
   const offset = server.logSize();
   const result = await run();
   await sleep(LOG_FLUSH_MS);

@@ -126,6 +126,9 @@ describe('review times from the server\'s log', () => {
       return { completed: 2 };
     });
     expect(result).toEqual({ completed: 2, serverMs: [0.001, 0.002] });
+    // The floor's log is not read: it logs no reviews.
+    const unread = await withReviewDurations({} as ServerProcess, async () => ({ completed: 1 }), false);
+    expect(unread).toEqual({ completed: 1, serverMs: [] });
   });
 
   it('averages the middle 80%, so that a stalled review does not sway it', () => {
