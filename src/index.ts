@@ -29,7 +29,7 @@ export type {
   Operation,
   UserInfo,
 } from './admission/types.js';
-export { CONTAINER_LISTS, POD_SPEC_KINDS, containersOf, forEachContainer, podSpecPathOf, type ContainerRef, type ContainerList } from './kube/pod-spec.js';
+export { CONTAINER_LISTS, POD_SPEC_KINDS, containersOf, forEachContainer, forEachImageVolume, podSpecPathOf, type ContainerRef, type ContainerList } from './kube/pod-spec.js';
 export { PolicyEngine, type MutatingOptions, type PolicyOutcome, type ReviewOutcome } from './engine/engine.js';
 export type { Verdict } from './admission/response.js';
 export type { TollgateConfig, PolicyEntry, MatchSpec } from './config/schema.js';

@@ -47,6 +47,12 @@ describe('parseImageReference normalises as container runtimes resolve reference
     [' nginx', 'invalid'],
     ['nginx\n', 'invalid'],
     ['a'.repeat(64).replace(/a/g, 'f'), 'bare 64-character hex'],
+    // Image IDs: containerd runs the local image with that ID, from whatever registry it came.
+    [`sha256:${'4e'.repeat(32)}`, 'an image ID names no repository'],
+    [`sha384:${'ab'.repeat(48)}`, 'an image ID'],
+    [`sha512:${'ab'.repeat(64)}`, 'an image ID'],
+    [`blake3:${'ab'.repeat(32)}`, 'an image ID'],
+    ['sha256:1.0', 'an image ID'],
     [`ghcr.io/${'a/'.repeat(130)}b`, 'longer than 255'],
   ])('refuses %j (%s)', (input, reason) => {
     expect(() => parseImageReference(input)).toThrow(ImageReferenceError);

@@ -17,6 +17,13 @@ const PATH_RE = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
 const TAG_RE = new RegExp(`^${TAG}$`);
 const DIGEST_RE = new RegExp(`^${DIGEST}$`);
 const HEX64_RE = /^[a-f0-9]{64}$/;
+/**
+ * An image ID spelled as a reference: `sha256:<hex>` reads as docker.io/library/sha256 with a tag,
+ * but containerd's CRI first tries the whole string as a digest (go-digest's Parse, in LocalResolve)
+ * and, when it is one, runs whatever local image has that ID, whichever registry it came from.
+ * Refused for every algorithm name a digest may carry, whatever follows the colon.
+ */
+const IMAGE_ID_RE = /^(?:sha256|sha384|sha512|blake3):/;
 
 /** Longest name (registry and repository) a reference may have. */
 const NAME_MAX_LENGTH = 255;
@@ -69,6 +76,9 @@ export function parseImageReference(reference: unknown): ImageReference {
   if (reference === '') throw new ImageReferenceError(reference, 'empty');
   if (reference.length > 4096) throw new ImageReferenceError(reference.slice(0, 64) + '...', 'too long');
   if (HEX64_RE.test(reference)) throw new ImageReferenceError(reference, 'a bare 64-character hex ID names no repository');
+  if (IMAGE_ID_RE.test(reference)) {
+    throw new ImageReferenceError(reference, 'an image ID names no repository (the node would run any local image with that ID); name the image, pinned as registry/repository@sha256:...');
+  }
 
   let rest = reference;
   let digest: string | undefined;

@@ -58,6 +58,62 @@ describe('image-registry-allowlist', () => {
     },
   );
 
+  describe('image volumes, pulled like images and mountable into any container', () => {
+    const withImageVolume = (spec: Record<string, unknown>, reference: unknown, name = 'payload') => {
+      spec.volumes = [{ name: 'scratch', emptyDir: {} }, { name, image: { reference, pullPolicy: 'IfNotPresent' } }];
+    };
+    const templateSpecOf = (object: KubernetesObject, kind = 'Deployment'): Record<string, unknown> => {
+      const path = kind === 'CronJob' ? ['spec', 'jobTemplate', 'spec', 'template', 'spec'] : kind === 'PodTemplate' ? ['template', 'spec'] : ['spec', 'template', 'spec'];
+      return path.reduce<unknown>((at, key) => (at as Record<string, unknown>)[key], object) as Record<string, unknown>;
+    };
+
+    it('denies a Pod that mounts an image from a registry not on the list, and names the field', async () => {
+      const object = pod(['nginx']);
+      withImageVolume(object.spec as Record<string, unknown>, 'evil.io/x/miner:1.0');
+      const verdict = await judge(object);
+      expect(verdict.allowed).toBe(false);
+      expect(verdict.message).toContain('spec.volumes[1].image.reference: image volume "payload": image "evil.io/x/miner:1.0" resolves to evil.io/x/miner');
+    });
+
+    it.each(['Deployment', 'CronJob', 'PodTemplate'])('judges the image volumes of a %s template', async (kind) => {
+      const object = workload(kind, ['nginx']);
+      const spec = templateSpecOf(object, kind);
+      withImageVolume(spec, 'evil.io/x/miner:1.0');
+      expect((await judge(object)).allowed).toBe(false);
+      withImageVolume(spec, 'ghcr.io/acme/tools:1');
+      expect((await judge(object)).allowed).toBe(true);
+    });
+
+    it('denies a volume image with no reference, or one that is not a string, and applies requireDigest', async () => {
+      for (const reference of [undefined, 42, `sha256:${'4e'.repeat(32)}`]) {
+        const object = pod(['nginx']);
+        withImageVolume(object.spec as Record<string, unknown>, reference);
+        expect((await judge(object)).allowed, String(reference)).toBe(false);
+      }
+      const notAnObject = pod(['nginx']);
+      (notAnObject.spec as Record<string, unknown>).volumes = [{ name: 'v', image: 'evil.io/x' }];
+      expect((await judge(notAnObject)).allowed).toBe(false);
+      const pinned = pod(['nginx@sha256:' + 'a'.repeat(64)]);
+      withImageVolume(pinned.spec as Record<string, unknown>, 'ghcr.io/acme/tools:1');
+      const requireDigest = { ...config, requireDigest: true };
+      expect((await judge(pinned, {}, requireDigest)).message).toContain('image volume "payload": image "ghcr.io/acme/tools:1" must be pinned by digest');
+    });
+
+    it('on UPDATE, judges an image volume the update adds or changes, not one left as it was', async () => {
+      const old = workload('Deployment', ['nginx']);
+      withImageVolume(templateSpecOf(old), 'evil.io/legacy:1');
+      const relabelled = structuredClone(old);
+      (relabelled.metadata as Record<string, unknown>).labels = { touched: 'yes' };
+      expect((await judge(relabelled, { operation: 'UPDATE', oldObject: old })).allowed).toBe(true);
+      const changed = structuredClone(old);
+      withImageVolume(templateSpecOf(changed), 'evil.io/other:1');
+      expect((await judge(changed, { operation: 'UPDATE', oldObject: old })).allowed).toBe(false);
+      const renamed = structuredClone(old);
+      withImageVolume(templateSpecOf(renamed), 'evil.io/legacy:1', 'other');
+      expect((await judge(renamed, { operation: 'UPDATE', oldObject: old })).allowed).toBe(false);
+    });
+  });
+
   it('judges the new object on UPDATE, whatever the old one was', async () => {
     const verdict = await judge(pod(['evil.io/x']), { operation: 'UPDATE', oldObject: pod(['nginx']) });
     expect(verdict.allowed).toBe(false);

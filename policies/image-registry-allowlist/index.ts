@@ -1,7 +1,7 @@
 // Validating policy: every container image of a pod, or of a workload's pod template, must come
 // from an allowed registry (and path prefix), judged on the reference as the runtime resolves it.
 import type { AdmissionRequest } from '../../src/admission/types.js';
-import { containersOf, forEachContainer } from '../../src/kube/pod-spec.js';
+import { containersOf, forEachContainer, forEachImageVolume } from '../../src/kube/pod-spec.js';
 import { PolicyConfigError, definePolicy, type Violation } from '../../src/engine/policy.js';
 import {
   ImageReferenceError,
@@ -77,13 +77,20 @@ function containerKey(list: string, container: Record<string, unknown>): string 
   return JSON.stringify([list, container.name, container.image]);
 }
 
+function imageVolumeKey(volume: Record<string, unknown>, source: Record<string, unknown>): string {
+  return JSON.stringify(['volumes', volume.name, source.reference]);
+}
+
 /**
- * The containers an UPDATE leaves exactly as the stored object had them (same list, name and
- * image). They were admitted before, or predate the policy: judging them again would block every
- * later update of the object, even the removal of a finalizer. Pods they create are judged anyway.
+ * The containers and image volumes an UPDATE leaves exactly as the stored object had them (same
+ * list, name and image). They were admitted before, or predate the policy: judging them again would
+ * block every later update of the object, even the removal of a finalizer. Pods they create are
+ * judged anyway.
  */
 function admittedBefore(request: AdmissionRequest): Set<string> {
-  return new Set(containersOf(request.oldObject, request.kind).map(({ list, container }) => containerKey(list, container)));
+  const keys = new Set(containersOf(request.oldObject, request.kind).map(({ list, container }) => containerKey(list, container)));
+  forEachImageVolume(request.oldObject, request.kind, (source, volume) => keys.add(imageVolumeKey(volume, source)));
+  return keys;
 }
 
 export default definePolicy<ImageRegistryAllowlistConfig>({
@@ -113,6 +120,15 @@ export default definePolicy<ImageRegistryAllowlistConfig>({
           if (problem) {
             const name = typeof container.name === 'string' ? container.name : '?';
             (violations ??= []).push({ path: `${prefix}.${list}[${index}].image`, message: `container ${JSON.stringify(name)}: ${problem}` });
+          }
+        });
+        // An image volume is pulled like a container's image, and its files can be run from the mount.
+        forEachImageVolume(request.object, request.kind, (source, volume, index, prefix) => {
+          if (unchanged?.has(imageVolumeKey(volume, source))) return;
+          const problem = judge(source.reference);
+          if (problem) {
+            const name = typeof volume.name === 'string' ? volume.name : '?';
+            (violations ??= []).push({ path: `${prefix}.volumes[${index}].image.reference`, message: `image volume ${JSON.stringify(name)}: ${problem}` });
           }
         });
         return violations === undefined ? ALLOWED : { allowed: false, violations };

@@ -1,5 +1,6 @@
 // Where pods hide inside workload objects, and every container list a pod spec has: the walk that
-// a policy on containers must never get wrong (init and ephemeral containers included).
+// a policy on containers must never get wrong (init and ephemeral containers included), and the
+// image volumes, the other images a pod pulls.
 import type { GroupVersionKind, KubernetesObject } from '../admission/types.js';
 
 /** The three container lists of a PodSpec, in the order the kubelet starts them. */
@@ -103,6 +104,30 @@ export function forEachContainer(
       const container: unknown = containers[index];
       visit(isRecord(container) ? container : {}, list, index, prefix);
     }
+  }
+}
+
+/**
+ * Calls `visit` with every image volume of the object's pod spec (`volumes[i].image`: the
+ * kubelet pulls its `reference` as it pulls a container's image, and mounts it into containers,
+ * on by default since Kubernetes 1.35), its index and the field path of the pod spec; nothing when
+ * the kind has no pod spec. A volume's `image` that is not an object is visited as an empty one,
+ * so that a policy can deny it rather than skip it.
+ */
+export function forEachImageVolume(
+  object: unknown,
+  kind: Pick<GroupVersionKind, 'group' | 'kind'>,
+  visit: (source: Record<string, unknown>, volume: Record<string, unknown>, index: number, prefix: string) => void,
+): void {
+  const specPath = podSpecPathOf(kind);
+  const spec = podSpecOf(object, specPath);
+  if (!spec || !specPath || !Array.isArray(spec.volumes)) return;
+  const prefix = POD_SPEC_PREFIXES.get(specPath) ?? specPath.join('.');
+  const volumes: unknown[] = spec.volumes;
+  for (let index = 0; index < volumes.length; index++) {
+    const volume: unknown = volumes[index];
+    if (!isRecord(volume) || volume.image === undefined) continue;
+    visit(isRecord(volume.image) ? volume.image : {}, volume, index, prefix);
   }
 }
 

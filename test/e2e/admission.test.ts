@@ -83,6 +83,25 @@ describe('tollgate behind a real kube-apiserver', () => {
     expect(await getPod('miner-2')).toBeUndefined();
   });
 
+  it('refuses a pod that pulls a bad image as a volume (stored by this apiserver, which serves image volumes), and one whose image is an image ID', async () => {
+    const withVolume = pod('volume', allowedImage) as V1Pod & { spec: { volumes?: unknown[] } };
+    withVolume.spec.volumes = [{ name: 'payload', image: { reference: deniedImage, pullPolicy: 'IfNotPresent' } }];
+    const result = await cluster.kubectl(['create', '-n', namespace, '-f', '-'], { input: JSON.stringify(withVolume), allowFailure: true });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain(`spec.volumes[0].image.reference: image volume "payload": image "${deniedImage}" resolves to evil.io/x/miner`);
+    expect(await getPod('volume')).toBeUndefined();
+    // The same volume from an allowed registry is stored: the apiserver takes the field, so the walk is not moot.
+    withVolume.metadata = { ...withVolume.metadata, name: 'volume-ok' };
+    withVolume.spec.volumes = [{ name: 'payload', image: { reference: allowedImage, pullPolicy: 'IfNotPresent' } }];
+    await cluster.kubectl(['create', '-n', namespace, '-f', '-'], { input: JSON.stringify(withVolume) });
+    expect((await getPod('volume-ok'))?.spec?.volumes?.[0]?.image?.reference).toBe(allowedImage);
+
+    const byId = await cluster.kubectl(['create', '-n', namespace, '-f', '-'], { input: JSON.stringify(pod('by-id', `sha256:${'4e'.repeat(32)}`)), allowFailure: true });
+    expect(byId.exitCode).not.toBe(0);
+    expect(byId.stderr).toContain('an image ID names no repository');
+    expect(await getPod('by-id')).toBeUndefined();
+  });
+
   it('refuses a Deployment whose template hides a bad image in an init container', async () => {
     const apps = cluster.kubeConfig().makeApiClient(AppsV1Api);
     const error = await apps.createNamespacedDeployment({ namespace, body: deployment('hidden', deniedImage) }).then(

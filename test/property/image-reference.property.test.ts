@@ -45,8 +45,19 @@ function referenceName(image: string): { registry: string; repository: string } 
 
 const DOCKER_HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
 
-/** Listed: the registry is an entry's host exactly, and the repository is the entry's path or below it. */
+/**
+ * containerd's first reading of an image (go-digest's Parse, in the CRI's LocalResolve): a whole
+ * string that is a digest of a registered algorithm names a local image by ID, from any registry.
+ */
+function isImageId(image: string): boolean {
+  const match = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/.exec(image);
+  const hexLength: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
+  return match !== null && hexLength[match[1]!] !== undefined && new RegExp(`^[a-f0-9]{${hexLength[match[1]!]}}$`).test(match[2]!);
+}
+
+/** Listed: the registry is an entry's host exactly, and the repository is the entry's path or below it; never an image ID. */
 function referenceListed(image: string, entries: readonly string[]): boolean {
+  if (isImageId(image)) return false;
   const { registry, repository } = referenceName(image);
   return entries.some((entry) => {
     const slash = entry.indexOf('/');
@@ -60,8 +71,8 @@ function referenceListed(image: string, entries: readonly string[]): boolean {
 // Pieces chosen to hit the bypass classes: look-alike hosts, prefix tricks, case, ports, IPv6,
 // Docker Hub's aliases, and separators where they do not belong.
 const HOSTS = ['docker.io', 'Docker.io', 'index.docker.io', 'INDEX.DOCKER.IO', 'registry.hub.docker.com', 'registry-1.docker.io', 'registry.io', 'registry.io.evil.com', 'evilregistry.io', 'REGISTRY.IO', 'Registry.Io', 'registry.io:5000', 'registry.io:443', 'localhost', 'localhost:5000', '[::1]:5000', '[::1]', 'ghcr.io', 'ghcr.io.', 'acme', 'Acme', 'docker.io:443'];
-const PATHS = ['acme', 'acmeevil', 'acme-evil', 'acme/app', 'acme/app/sub', 'acmeevil/app', 'library/nginx', 'nginx', 'team', 'team/app', 'team2/app', 'a', 'acme//app', 'acme/', '/acme', 'ACME/app', 'acme/../evil', 'acme/./app', 'a_b/c__d', 'a.b/c-d'];
-const TAGS = ['', ':latest', ':v1.2', ':', ':-bad', ':' + 'x'.repeat(129), ':a@b'];
+const PATHS = ['sha256', 'sha512', 'acme', 'acmeevil', 'acme-evil', 'acme/app', 'acme/app/sub', 'acmeevil/app', 'library/nginx', 'nginx', 'team', 'team/app', 'team2/app', 'a', 'acme//app', 'acme/', '/acme', 'ACME/app', 'acme/../evil', 'acme/./app', 'a_b/c__d', 'a.b/c-d'];
+const TAGS = ['', ':latest', ':v1.2', ':', ':-bad', ':' + 'x'.repeat(129), ':a@b', `:${'4e'.repeat(32)}`, `:${'ab'.repeat(64)}`];
 const DIGESTS = ['', `@sha256:${'a'.repeat(64)}`, `@sha256:${'A'.repeat(64)}`, '@sha256:abc', `@sha512:${'b'.repeat(128)}`, `@x:${'c'.repeat(32)}`];
 const ENTRIES = ['docker.io/acme', 'docker.io/library', 'registry.io', 'registry.io:5000/team', 'localhost:5000', '[::1]:5000/acme', 'ghcr.io/acme/app', 'index.docker.io/acme', 'REGISTRY.io/team'];
 
@@ -169,6 +180,19 @@ describe('allowlist (property, differential)', () => {
         if (listed && parses) expect(admitted, `${image} refused by [${key}]`).toBe(true);
       }),
       { numRuns: RUNS },
+    );
+  });
+
+  it('never admits an image ID, which containerd resolves to a local image of any registry, even where every official image is allowed', async () => {
+    const policy = await allowlist(['docker.io/library', 'docker.io']);
+    const algorithms = fc.constantFrom(['sha256', 64] as const, ['sha384', 96] as const, ['sha512', 128] as const);
+    const imageId = algorithms.chain(([algorithm, length]) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length }).map((hex) => `${algorithm}:${hex}`));
+    await fc.assert(
+      fc.asyncProperty(imageId, async (image) => {
+        expect(isImageId(image)).toBe(true);
+        expect((await policy.validate(podRequest(['nginx', image])))?.allowed, image).toBe(false);
+      }),
+      { numRuns: Math.min(RUNS, 500) },
     );
   });
 

@@ -55,6 +55,9 @@ describe('allowlist: reference tricks', () => {
     [['docker.io/library'], `nginx@${DIGEST}`, true],
     [['docker.io/library'], 'evil/nginx', false],
     [['docker.io/library'], 'libraryevil/nginx', false],
+    // An image ID: containerd runs the local image with that ID, whichever registry it came from.
+    [['docker.io/library'], DIGEST, false],
+    [['docker.io/library', 'docker.io'], `sha512:${'b'.repeat(128)}`, false],
     [['ghcr.io/acme/app'], 'ghcr.io/acme/app:v1', true],
     [['ghcr.io/acme/app'], 'ghcr.io/acme/app/sub', true],
     [['ghcr.io/acme/app'], 'ghcr.io/acme/apps', false],
@@ -85,6 +88,16 @@ describe('allowlist: where containers hide, and which requests carry them', () =
     const engine = await engineWith(['registry.io']);
     expect(await admitted(engine, requestFor(pod({ containers: [GOOD], initContainers: [BAD] })))).toBe(false);
     expect(await admitted(engine, requestFor(pod({ containers: [GOOD], ephemeralContainers: [BAD] })))).toBe(false);
+  });
+
+  it('judges image volumes, whose files an allowed container can run from the mount', async () => {
+    const engine = await engineWith(['registry.io']);
+    const object = pod({ containers: [GOOD] });
+    (object.spec as Record<string, unknown>).volumes = [{ name: 'payload', image: { reference: BAD } }];
+    expect(await admitted(engine, requestFor(object))).toBe(false);
+    const template = workload('Deployment', [GOOD]);
+    ((template.spec as { template: { spec: Record<string, unknown> } }).template.spec).volumes = [{ name: 'payload', image: { reference: BAD } }];
+    expect(await admitted(engine, requestFor(template))).toBe(false);
   });
 
   it('judges an ephemeral container added through UPDATE of pods/ephemeralcontainers (kubectl debug)', async () => {
