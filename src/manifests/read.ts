@@ -5,7 +5,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { LineCounter, parseAllDocuments, type Tags } from 'yaml';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit, type Document, type Node, type Tags } from 'yaml';
 import type { KubernetesObject } from '../admission/types.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 
@@ -75,7 +75,12 @@ function parseError(message: string, cause?: unknown): TollgateError {
   return new TollgateError(ErrorCodes.TG_ERR_MANIFEST_PARSE, message, cause === undefined ? undefined : { cause });
 }
 
-/** Adds one parsed document (or, for a List, each of its items) to `out`. */
+/**
+ * Adds one parsed document (or, for a list, each of its items) to `out`. kubectl reads any object
+ * with an `items` member as a list, whatever its kind (apimachinery's unstructured decoding), and
+ * applies the items, not the object: an item with neither apiVersion nor kind takes the list's
+ * apiVersion and its kind without the `List` suffix (a `Pod` with `items` applies Pods).
+ */
 function collect(value: unknown, at: Omit<ManifestDocument, 'object'>, out: ManifestDocument[], depth = 0): void {
   const place = where(at.file, at.document, at.line, at.item);
   if (!isRecord(value)) throw parseError(`${place}: is ${describeType(value)}, not a Kubernetes object`);
@@ -83,13 +88,64 @@ function collect(value: unknown, at: Omit<ManifestDocument, 'object'>, out: Mani
   if (typeof apiVersion !== 'string' || apiVersion === '' || typeof kind !== 'string' || kind === '') {
     throw parseError(`${place}: a Kubernetes object needs apiVersion and kind`);
   }
-  if (kind === 'List' || (kind.endsWith('List') && Array.isArray(items))) {
-    if (!Array.isArray(items)) throw parseError(`${place}: a ${kind} needs an items list`);
+  if (kind === 'List' || Object.hasOwn(value, 'items')) {
+    if (!Array.isArray(items)) {
+      throw parseError(items === undefined ? `${place}: a ${kind} needs an items list` : `${place}: items is ${describeType(items)}; kubectl reads an object with items (a ${kind} here) as a list of them`);
+    }
     if (depth >= MAX_LIST_DEPTH) throw parseError(`${place}: Lists nested more than ${MAX_LIST_DEPTH} deep`);
-    items.forEach((item, index) => collect(item, { ...at, item: at.item ?? index }, out, depth + 1));
+    const itemKind = kind.endsWith('List') ? kind.slice(0, -'List'.length) : kind;
+    items.forEach((item, index) => {
+      const untyped = isRecord(item) && !item.apiVersion && !item.kind && itemKind !== '';
+      collect(untyped ? { ...item, apiVersion, kind: itemKind } : item, { ...at, item: at.item ?? index }, out, depth + 1);
+    });
     return;
   }
   out.push({ ...at, object: value as KubernetesObject });
+}
+
+/** Line breaks to kubectl's YAML 1.1 parser (go-yaml v2), and not to YAML 1.2's: NEL, LS and PS. */
+const YAML_11_ONLY_BREAK = /[\u0085\u2028\u2029]/;
+
+/**
+ * The keys a merge (`<<`) brings into a mapping: of the map it names, or of each map of a sequence.
+ * Merge sources that are not maps are left to the parser, which refuses them.
+ */
+function mergedKeys(value: unknown, doc: Document): string[] {
+  const resolve = (node: unknown): unknown => (isAlias(node) ? node.resolve(doc) : node);
+  const source = resolve(value);
+  const maps = isSeq(source) ? source.items.map(resolve) : [source];
+  return maps.flatMap((map) => (isMap(map) ? map.items.flatMap((pair) => (isScalar(pair.key) ? [String(pair.key.value)] : [])) : []));
+}
+
+function isMergeKey(key: unknown): boolean {
+  return isScalar(key) && (key.value === '<<' || (typeof key.value === 'symbol' && key.value.description === '<<'));
+}
+
+/**
+ * kubectl's parser (go-yaml v2) applies a mapping's pairs in order, a merge (`<<`) overwriting the
+ * keys written before it; YAML's merge rule, which the yaml package follows, never overwrites. The
+ * two agree unless a merge brings a key already written above it in the same mapping, which is
+ * refused: `image: a` then `<<: {image: b}` runs b under kubectl and would be judged as a.
+ */
+function refuseMergeOverExplicitKey(doc: Document, lineCounter: LineCounter, file: string, document: number): void {
+  visit(doc, {
+    Map(_key, map) {
+      const written = new Set<string>();
+      for (const pair of map.items) {
+        if (isMergeKey(pair.key)) {
+          const clash = mergedKeys(pair.value, doc).find((key) => written.has(key));
+          if (clash !== undefined) {
+            const line = lineCounter.linePos((pair.key as Node).range?.[0] ?? 0).line;
+            throw parseError(
+              `${where(file, document, line)}: the merge key << brings ${JSON.stringify(clash)}, which is written above it in the same mapping: kubectl's parser lets the merge win, YAML's rule the key above; write ${JSON.stringify(clash)} once`,
+            );
+          }
+        } else if (isScalar(pair.key)) {
+          written.add(String(pair.key.value));
+        }
+      }
+    },
+  });
 }
 
 /** The 1-based line of a character offset in JSON text. */
@@ -129,6 +185,13 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
 
   const lineCounter = new LineCounter();
   const documents = parseAllDocuments(source, { ...KUBECTL_YAML, lineCounter });
+  const oneSidedBreak = YAML_11_ONLY_BREAK.exec(source);
+  if (oneSidedBreak) {
+    const code = `U+${oneSidedBreak[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    throw parseError(
+      `${file} (line ${lineAt(source, oneSidedBreak.index)}): ${code} is a line break to kubectl's YAML parser and not to this one, so the two would read different objects; remove it, or write it escaped in a double-quoted string`,
+    );
+  }
   if ('empty' in documents) {
     const error = documents.errors[0];
     if (error) throw parseError(`${file}: ${error.message.split('\n')[0]}`, error);
@@ -144,6 +207,7 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
       throw parseError(`${where(file, document, errorLine)}: ${error.message.split('\n')[0]}`, error);
     }
     if (doc.contents === null) return;
+    refuseMergeOverExplicitKey(doc, lineCounter, file, document);
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });

@@ -2,13 +2,19 @@
 // what the client (kubectl, client-node) is told, for pods, workloads, updates, `kubectl debug`,
 // server-side dry runs and a warn-mode policy.
 import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../src/cli/main.js';
 import { startCluster, type E2ECluster } from './harness/index.js';
 import {
   admittedAnnotation,
   allowedImage,
   cronJob,
   deniedImage,
+  e2eConfig,
   deniedPrefix,
   deployment,
   otherAllowedImage,
@@ -37,6 +43,21 @@ describe('tollgate behind a real kube-apiserver', () => {
     await served?.tollgate.stop();
     await cluster?.stop();
   });
+
+  /** `tollgate check` of one manifest, with the config the served tollgate runs. */
+  const check = async (manifest: string): Promise<{ code: number; out: string }> => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tollgate-e2e-check-'));
+    try {
+      await writeFile(path.join(dir, 'tollgate.yaml'), e2eConfig);
+      await writeFile(path.join(dir, 'pod.yaml'), manifest);
+      let out = '';
+      const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (out += s) }, stdin: Readable.from([]) };
+      const code = await run(['check', '-c', path.join(dir, 'tollgate.yaml'), '-n', namespace, path.join(dir, 'pod.yaml')], io);
+      return { code, out };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
 
   const getPod = async (name: string, ns = namespace): Promise<V1Pod | undefined> => {
     const result = await cluster.kubectl(['get', 'pod', name, '-n', ns, '-o', 'json'], { allowFailure: true });
@@ -100,6 +121,34 @@ describe('tollgate behind a real kube-apiserver', () => {
     expect(byId.exitCode).not.toBe(0);
     expect(byId.stderr).toContain('an image ID names no repository');
     expect(await getPod('by-id')).toBeUndefined();
+  });
+
+  // Manifests that kubectl reads otherwise than a YAML 1.2 reader would (found by a review): the
+  // cluster refuses the image kubectl saw, and `tollgate check` must not pass any of them.
+  it.each([
+    ['a merge key after the image (kubectl lets the merge win)', 'merged', 'image: docker.io/library/busybox:1.37\n      <<: {image: "evil.io/x/miner:1.0"}', 2, 'the merge key << brings "image"'],
+    ['a comment ended by U+2028 (a line break to kubectl)', 'separated', 'image: docker.io/library/busybox:1.37 # pinned\u2028      image: evil.io/x/miner:1.0', 2, 'U+2028 is a line break'],
+  ])('`tollgate check` refuses a manifest with %s, which kubectl applies with the bad image', async (_what, name, containerLines, exitCode, reason) => {
+    const manifest = `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec:\n  containers:\n    - name: app\n      ${containerLines}\n`;
+    const applied = await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], { input: manifest, allowFailure: true });
+    expect(applied.exitCode).not.toBe(0);
+    expect(applied.stderr).toContain(`image "${deniedImage}"`);
+    const checked = await check(manifest);
+    expect(checked.code, checked.out).toBe(exitCode);
+    expect(checked.out).toContain(reason);
+  });
+
+  it('`tollgate check` judges the items of an object with items, as kubectl applies them, not the object around them', async () => {
+    const manifest = `apiVersion: v1\nkind: Pod\nmetadata: {name: decoy}\nspec:\n  containers: [{name: app, image: "${allowedImage}"}]\nitems:\n  - metadata: {name: smuggled}\n    spec:\n      containers: [{name: app, image: "${deniedImage}"}]\n`;
+    const applied = await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], { input: manifest, allowFailure: true });
+    expect(applied.exitCode).not.toBe(0);
+    // kubectl sent the item (the bad image), not the decoy, whose image is allowed and which is not stored.
+    expect(applied.stderr).toContain(`image "${deniedImage}"`);
+    expect(await getPod('decoy')).toBeUndefined();
+    const checked = await check(manifest);
+    expect(checked.code, checked.out).toBe(1);
+    expect(checked.out).toContain('smuggled');
+    expect(checked.out).toContain(deniedImage);
   });
 
   it('refuses a Deployment whose template hides a bad image in an init container', async () => {

@@ -72,6 +72,43 @@ describe('parseManifests', () => {
     expect(notAList.map((d) => d.object.kind)).toEqual(['AllowList']);
   });
 
+  it('reads any object with items as kubectl does: a list of them, items without apiVersion and kind taking the list\'s', () => {
+    // kubectl applies the items (a Pod named smuggled), not the decoy around them.
+    const decoy = 'apiVersion: v1\nkind: Pod\nmetadata: {name: decoy}\nspec:\n  containers: [{name: app, image: nginx}]\nitems:\n  - metadata: {name: smuggled}\n    spec:\n      containers: [{name: app, image: evil.io/x/miner:1.0}]\n';
+    const [smuggled, ...rest] = parseManifests(decoy, 'x.yaml');
+    expect(rest).toEqual([]);
+    expect(smuggled).toMatchObject({ item: 0, object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'smuggled' } } });
+    const podList = parseManifests(JSON.stringify({ apiVersion: 'v1', kind: 'PodList', items: [{ metadata: { name: 'a' } }, { apiVersion: 'apps/v1', kind: 'Deployment' }] }), 'x.json');
+    expect(podList.map((d) => `${d.object.apiVersion} ${d.object.kind}`)).toEqual(['v1 Pod', 'apps/v1 Deployment']);
+    for (const items of ['null', '{}', '"x"']) {
+      expect(() => parseManifests(`apiVersion: v1\nkind: Pod\nitems: ${items}\n`, 'x.yaml'), items).toThrow('kubectl reads an object with items (a Pod here) as a list of them');
+    }
+  });
+
+  it.each([
+    ['U+2028', '\u2028'],
+    ['U+2029', '\u2029'],
+    ['U+0085', '\u0085'],
+  ])('refuses YAML holding %s, a line break to kubectl\'s parser and not to this one', (_name, separator) => {
+    // kubectl sees a second image: key after the comment, and runs it.
+    const text = `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      image: nginx # pinned${separator}      image: evil.io/x/miner:1.0\n`;
+    expect(() => parseManifests(text, 'x.yaml')).toThrow(/x\.yaml \(line 7\): U\+(2028|2029|0085) is a line break to kubectl's YAML parser/);
+    // In JSON, which kubectl reads as JSON, it is a character like any other.
+    const json = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { note: `a${separator}b` } });
+    expect(parseManifests(json, 'x.json')[0]!.object.data).toEqual({ note: `a${separator}b` });
+  });
+
+  it('refuses a merge key that brings a key written above it (kubectl lets the merge win), and reads every other merge', () => {
+    const clash = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      image: nginx\n      <<: {image: "evil.io/x/miner:1.0"}\n';
+    expect(() => parseManifests(clash, 'x.yaml')).toThrow('x.yaml: document 1 (line 8): the merge key << brings "image", which is written above it');
+    const viaAlias = 'x-evil: &evil {image: "evil.io/x/miner:1.0"}\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      image: nginx\n      <<: [*evil]\n';
+    expect(() => parseManifests(viaAlias, 'x.yaml')).toThrow('the merge key << brings "image"');
+    // A merge first and the key after it: both parsers let the key win.
+    const agreed = 'base: &base {image: "evil.io/x/miner:1.0", name: app}\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - <<: *base\n      image: nginx\n';
+    const [doc] = parseManifests(agreed, 'x.yaml');
+    expect((doc!.object.spec as { containers: unknown[] }).containers).toEqual([{ name: 'app', image: 'nginx' }]);
+  });
+
   it('keeps a __proto__ key as a plain key, never as the prototype', () => {
     for (const text of ['{"apiVersion":"v1","kind":"X","metadata":{"__proto__":{"polluted":1}}}', 'apiVersion: v1\nkind: X\nmetadata:\n  __proto__: {polluted: 1}\n']) {
       const [doc] = parseManifests(text, 'x');
