@@ -127,6 +127,10 @@ describe('manifests/', () => {
     const engine = await createEngine(source, createLogger({ level: 'silent' }));
     expect(engine.mutating.map((p) => p.name)).toEqual(['annotation-injection']);
     expect(engine.validating.map((p) => p.name)).toEqual(['image-registry-allowlist']);
+    // What a cluster deploys as shipped: no registry that any stranger can push to, whole.
+    const registries = (parseAllDocuments(text)[0]!.toJS() as { policies: Array<{ config?: { registries?: string[] } }> }).policies.flatMap((p) => p.config?.registries ?? []);
+    expect(registries.length).toBeGreaterThan(0);
+    for (const shared of ['docker.io', 'ghcr.io', 'quay.io', 'gcr.io', 'public.ecr.aws', 'registry.gitlab.com']) expect(registries).not.toContain(shared);
   });
 
   it('exposes only a ClusterIP Service, and a NetworkPolicy admitting only the HTTPS port', () => {
