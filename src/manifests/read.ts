@@ -106,43 +106,62 @@ function collect(value: unknown, at: Omit<ManifestDocument, 'object'>, out: Mani
 /** Line breaks to kubectl's YAML 1.1 parser (go-yaml v2), and not to YAML 1.2's: NEL, LS and PS. */
 const YAML_11_ONLY_BREAK = /[\u0085\u2028\u2029]/;
 
-/**
- * The keys a merge (`<<`) brings into a mapping: of the map it names, or of each map of a sequence.
- * Merge sources that are not maps are left to the parser, which refuses them.
- */
-function mergedKeys(value: unknown, doc: Document): string[] {
-  const resolve = (node: unknown): unknown => (isAlias(node) ? node.resolve(doc) : node);
-  const source = resolve(value);
-  const maps = isSeq(source) ? source.items.map(resolve) : [source];
-  return maps.flatMap((map) => (isMap(map) ? map.items.flatMap((pair) => (isScalar(pair.key) ? [String(pair.key.value)] : [])) : []));
-}
-
 function isMergeKey(key: unknown): boolean {
   return isScalar(key) && (key.value === '<<' || (typeof key.value === 'symbol' && key.value.description === '<<'));
 }
 
+/** Merge sources looked into per document: aliases of aliases could otherwise make it exponential. */
+const MAX_MERGE_SOURCES = 10 * MAX_ALIAS_COUNT;
+
+/**
+ * The keys a merge (`<<`) brings into a mapping: of the map it names, or of each map of a sequence,
+ * and of what those maps merge in turn. Merge sources that are not maps are left to the parser,
+ * which refuses them. `budget.left` counts down the sources looked into.
+ */
+function mergedKeys(value: unknown, doc: Document, budget: { left: number }): string[] {
+  const resolve = (node: unknown): unknown => (isAlias(node) ? node.resolve(doc) : node);
+  const source = resolve(value);
+  const maps = isSeq(source) ? source.items.map(resolve) : [source];
+  budget.left -= maps.length;
+  if (budget.left < 0) throw new Error(`more than ${MAX_MERGE_SOURCES} merge sources`);
+  return maps.flatMap((map) =>
+    isMap(map)
+      ? map.items.flatMap((pair) => (isMergeKey(pair.key) ? mergedKeys(pair.value, doc, budget) : isScalar(pair.key) ? [String(pair.key.value)] : []))
+      : [],
+  );
+}
+
 /**
  * kubectl's parser (go-yaml v2) applies a mapping's pairs in order, a merge (`<<`) overwriting the
- * keys written before it; YAML's merge rule, which the yaml package follows, never overwrites. The
- * two agree unless a merge brings a key already written above it in the same mapping, which is
- * refused: `image: a` then `<<: {image: b}` runs b under kubectl and would be judged as a.
+ * keys written before it, by a key or by an earlier merge; YAML's merge rule, which the yaml package
+ * follows, never overwrites. The two agree unless a merge brings a key already in the mapping above
+ * it, which is refused: `image: a` then `<<: {image: b}` runs b under kubectl and would be judged as a.
+ * (Within one merge of a sequence of maps both let the earlier map win.)
  */
-function refuseMergeOverExplicitKey(doc: Document, lineCounter: LineCounter, file: string, document: number): void {
+function refuseMergeOverEarlierKey(doc: Document, lineCounter: LineCounter, file: string, document: number): void {
+  const budget = { left: MAX_MERGE_SOURCES };
   visit(doc, {
     Map(_key, map) {
       const written = new Set<string>();
       for (const pair of map.items) {
-        if (isMergeKey(pair.key)) {
-          const clash = mergedKeys(pair.value, doc).find((key) => written.has(key));
-          if (clash !== undefined) {
-            const line = lineCounter.linePos((pair.key as Node).range?.[0] ?? 0).line;
-            throw parseError(
-              `${where(file, document, line)}: the merge key << brings ${JSON.stringify(clash)}, which is written above it in the same mapping: kubectl's parser lets the merge win, YAML's rule the key above; write ${JSON.stringify(clash)} once`,
-            );
-          }
-        } else if (isScalar(pair.key)) {
-          written.add(String(pair.key.value));
+        if (!isMergeKey(pair.key)) {
+          if (isScalar(pair.key)) written.add(String(pair.key.value));
+          continue;
         }
+        const line = lineCounter.linePos((pair.key as Node).range?.[0] ?? 0).line;
+        let keys: string[];
+        try {
+          keys = mergedKeys(pair.value, doc, budget);
+        } catch (err) {
+          throw parseError(`${where(file, document, line)}: ${describeError(err)}`, err);
+        }
+        const clash = keys.find((key) => written.has(key));
+        if (clash !== undefined) {
+          throw parseError(
+            `${where(file, document, line)}: the merge key << brings ${JSON.stringify(clash)}, which the mapping already has above it: kubectl's parser lets the later one win, YAML's rule the earlier; write ${JSON.stringify(clash)} once`,
+          );
+        }
+        for (const key of keys) written.add(key);
       }
     },
   });
@@ -207,7 +226,7 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
       throw parseError(`${where(file, document, errorLine)}: ${error.message.split('\n')[0]}`, error);
     }
     if (doc.contents === null) return;
-    refuseMergeOverExplicitKey(doc, lineCounter, file, document);
+    refuseMergeOverEarlierKey(doc, lineCounter, file, document);
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });

@@ -100,9 +100,19 @@ describe('parseManifests', () => {
 
   it('refuses a merge key that brings a key written above it (kubectl lets the merge win), and reads every other merge', () => {
     const clash = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      image: nginx\n      <<: {image: "evil.io/x/miner:1.0"}\n';
-    expect(() => parseManifests(clash, 'x.yaml')).toThrow('x.yaml: document 1 (line 8): the merge key << brings "image", which is written above it');
+    expect(() => parseManifests(clash, 'x.yaml')).toThrow('x.yaml: document 1 (line 8): the merge key << brings "image", which the mapping already has above it');
     const viaAlias = 'x-evil: &evil {image: "evil.io/x/miner:1.0"}\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      image: nginx\n      <<: [*evil]\n';
     expect(() => parseManifests(viaAlias, 'x.yaml')).toThrow('the merge key << brings "image"');
+    // Brought by a map that merges it from another: kubectl's parser still lets it win.
+    const twice = 'x-evil: &evil {image: "evil.io/x/miner:1.0"}\nx-wrap: &wrap {<<: *evil}\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      "image": nginx\n      <<: *wrap\n';
+    expect(() => parseManifests(twice, 'x.yaml')).toThrow('the merge key << brings "image"');
+    // Two merges: kubectl lets the second win, YAML's rule the first.
+    const twoMerges = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      <<: {image: nginx}\n      <<: {image: "evil.io/x/miner:1.0"}\n';
+    expect(() => parseManifests(twoMerges, 'x.yaml')).toThrow('x.yaml: document 1 (line 8): the merge key << brings "image"');
+    // Aliases of aliases merged: refused with its place once past the bound, not expanded for ever.
+    const levels = Array.from({ length: 8 }, (_, i) => `l${i + 1}: &l${i + 1} {<<: [${Array(10).fill(`*l${i}`).join(', ')}]}`);
+    const bomb = ['l0: &l0 {a: 1}', ...levels, 'apiVersion: v1', 'kind: A', ''].join('\n');
+    expect(() => parseManifests(bomb, 'x.yaml')).toThrow(/x\.yaml: document 1 \(line \d+\): more than \d+ merge sources/);
     // A merge first and the key after it: both parsers let the key win.
     const agreed = 'base: &base {image: "evil.io/x/miner:1.0", name: app}\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - <<: *base\n      image: nginx\n';
     const [doc] = parseManifests(agreed, 'x.yaml');
