@@ -5,7 +5,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit, type Document, type Node, type Tags } from 'yaml';
+import { LineCounter, Scalar, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit, type Document, type Node, type Tags } from 'yaml';
 import type { KubernetesObject } from '../admission/types.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 
@@ -103,11 +103,22 @@ function collect(value: unknown, at: Omit<ManifestDocument, 'object'>, out: Mani
   out.push({ ...at, object: value as KubernetesObject });
 }
 
-/** Line breaks to kubectl's YAML 1.1 parser (go-yaml v2), and not to YAML 1.2's: NEL, LS and PS. */
-const YAML_11_ONLY_BREAK = /[\u0085\u2028\u2029]/;
+/**
+ * Line breaks that kubectl and this reader take differently: NEL, LS and PS break lines for
+ * kubectl's YAML 1.1 parser (go-yaml v2) only, and a lone CR ends a line there but not a document
+ * in kubectl's splitter, which cuts at LF.
+ */
+const ONE_SIDED_BREAK = /[\u0085\u2028\u2029]|\r(?!\n)/;
 
-function isMergeKey(key: unknown): boolean {
+const MERGE_TAG = 'tag:yaml.org,2002:merge';
+
+function spellsMerge(key: unknown): key is Scalar {
   return isScalar(key) && (key.value === '<<' || (typeof key.value === 'symbol' && key.value.description === '<<'));
+}
+
+/** A `<<` key both parsers take as a merge: plain and untagged, or tagged `!!merge`. */
+function isMergeKey(key: unknown): boolean {
+  return spellsMerge(key) && (key.tag === MERGE_TAG || (key.tag === undefined && (key.type === undefined || key.type === Scalar.PLAIN)));
 }
 
 /** Merge sources looked into per document: aliases of aliases could otherwise make it exponential. */
@@ -144,11 +155,17 @@ function refuseMergeOverEarlierKey(doc: Document, lineCounter: LineCounter, file
     Map(_key, map) {
       const written = new Set<string>();
       for (const pair of map.items) {
+        const line = lineCounter.linePos((pair.key as Node | null)?.range?.[0] ?? map.range?.[0] ?? 0).line;
+        // Keys the two parsers could read otherwise: an alias (its key is then a second spelling of
+        // another), and `<<` quoted or tagged (kubectl merges `! "<<"`, this reader `!!str <<`).
+        if (isAlias(pair.key)) throw parseError(`${where(file, document, line)}: an alias as a mapping key; write the key out`);
+        if (spellsMerge(pair.key) && !isMergeKey(pair.key)) {
+          throw parseError(`${where(file, document, line)}: a << key quoted or tagged: kubectl's parser and this one disagree on whether it merges; write a plain << or none`);
+        }
         if (!isMergeKey(pair.key)) {
           if (isScalar(pair.key)) written.add(String(pair.key.value));
           continue;
         }
-        const line = lineCounter.linePos((pair.key as Node).range?.[0] ?? 0).line;
         let keys: string[];
         try {
           keys = mergedKeys(pair.value, doc, budget);
@@ -204,11 +221,11 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
 
   const lineCounter = new LineCounter();
   const documents = parseAllDocuments(source, { ...KUBECTL_YAML, lineCounter });
-  const oneSidedBreak = YAML_11_ONLY_BREAK.exec(source);
+  const oneSidedBreak = ONE_SIDED_BREAK.exec(source);
   if (oneSidedBreak) {
     const code = `U+${oneSidedBreak[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
     throw parseError(
-      `${file} (line ${lineAt(source, oneSidedBreak.index)}): ${code} is a line break to kubectl's YAML parser and not to this one, so the two would read different objects; remove it, or write it escaped in a double-quoted string`,
+      `${file} (line ${lineAt(source, oneSidedBreak.index)}): ${code}${code === 'U+000D' ? ' without a line feed' : ''} is a line break to kubectl's YAML reading and not to this one, so the two would read different objects; remove it, or write it escaped in a double-quoted string`,
     );
   }
   if ('empty' in documents) {

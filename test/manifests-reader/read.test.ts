@@ -89,13 +89,34 @@ describe('parseManifests', () => {
     ['U+2028', '\u2028'],
     ['U+2029', '\u2029'],
     ['U+0085', '\u0085'],
+    ['U+000D without a line feed', '\r'],
   ])('refuses YAML holding %s, a line break to kubectl\'s parser and not to this one', (_name, separator) => {
     // kubectl sees a second image: key after the comment, and runs it.
     const text = `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      image: nginx # pinned${separator}      image: evil.io/x/miner:1.0\n`;
-    expect(() => parseManifests(text, 'x.yaml')).toThrow(/x\.yaml \(line 7\): U\+(2028|2029|0085) is a line break to kubectl's YAML parser/);
+    expect(() => parseManifests(text, 'x.yaml')).toThrow(/x\.yaml \(line 7\): U\+(2028|2029|0085|000D)( without a line feed)? is a line break to kubectl's YAML reading/);
     // In JSON, which kubectl reads as JSON, it is a character like any other.
     const json = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { note: `a${separator}b` } });
     expect(parseManifests(json, 'x.json')[0]!.object.data).toEqual({ note: `a${separator}b` });
+  });
+
+  it('reads CRLF line ends as kubectl does', () => {
+    const [doc] = parseManifests('apiVersion: v1\r\nkind: ConfigMap\r\nmetadata: {name: c}\r\n', 'x.yaml');
+    expect(doc!.object.metadata).toEqual({ name: 'c' });
+  });
+
+  it.each([
+    ['a quoted << with the ! tag (a merge to kubectl only)', '      ! "<<": {initContainers: [{name: x, image: evil.io/x}]}', 'a << key quoted or tagged'],
+    ['a << tagged !!str (a merge to this reader only)', '      !!str <<: {items: []}', 'a << key quoted or tagged'],
+    ['an alias as a key', '      *k : nginx', 'an alias as a mapping key'],
+  ])('refuses %s', (_what, line, reason) => {
+    const text = `x-key: &k image\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n${line}\n`;
+    expect(() => parseManifests(text, 'x.yaml')).toThrow(`x.yaml: document 1 (line 8): ${reason}`);
+  });
+
+  it('takes !!merge "<<" as the merge both parsers read it as', () => {
+    const [doc] = parseManifests('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  !!merge "<<": {name: c}\n', 'x.yaml');
+    expect(doc!.object.metadata).toEqual({ name: 'c' });
+    expect(() => parseManifests('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  !!merge "<<": {name: c}\n', 'x.yaml')).toThrow('the merge key << brings "name"');
   });
 
   it('refuses a merge key that brings a key written above it (kubectl lets the merge win), and reads every other merge', () => {
