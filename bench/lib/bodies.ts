@@ -3,7 +3,7 @@
 import type { AdmissionReview, KubernetesObject } from '../../src/admission/types.js';
 
 /** Images every built-in config allows, so that a review is answered with an allow, not a denial. */
-const IMAGES = ['registry.k8s.io/pause:3.9', 'nginx:1.27.3', 'ghcr.io/tollgate/app:v1.4.2'];
+const IMAGES = ['registry.k8s.io/pause:3.9', 'nginx:1.27.3', 'registry.k8s.io/coredns/coredns:v1.11.3'];
 
 export interface PodShape {
   containers: number;

@@ -1,5 +1,6 @@
-// The config `tollgate serve` runs with when none is given: both built-in policies, with settings
-// that make a demo meaningful (official Docker Hub images and two well-known registries allowed).
+// The config `tollgate serve` and `tollgate check` run with when none is given (the Docker image's
+// default command too): both built-in policies, official Docker Hub images and the Kubernetes
+// project's registry allowed, and no whole shared registry, which would admit any of its users' images.
 export const DEFAULT_CONFIG_YAML = `
 policies:
   - module: annotation-injection
@@ -15,5 +16,4 @@ policies:
       registries:
         - docker.io/library
         - registry.k8s.io
-        - ghcr.io
 `;

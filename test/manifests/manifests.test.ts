@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_NAMESPACE, DEFAULT_SECRET, DEFAULT_SERVICE, DEFAULT_WEBHOOK_CONFIGURATION } from '../../src/cli/commands/certs.js';
+import { DEFAULT_CONFIG_YAML } from '../../src/config/default-config.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createEngine } from '../../src/engine/create.js';
 import { DEFAULT_DRAIN_MS } from '../../src/http/serve.js';
@@ -127,10 +128,13 @@ describe('manifests/', () => {
     const engine = await createEngine(source, createLogger({ level: 'silent' }));
     expect(engine.mutating.map((p) => p.name)).toEqual(['annotation-injection']);
     expect(engine.validating.map((p) => p.name)).toEqual(['image-registry-allowlist']);
-    // What a cluster deploys as shipped: no registry that any stranger can push to, whole.
-    const registries = (parseAllDocuments(text)[0]!.toJS() as { policies: Array<{ config?: { registries?: string[] } }> }).policies.flatMap((p) => p.config?.registries ?? []);
-    expect(registries.length).toBeGreaterThan(0);
-    for (const shared of ['docker.io', 'ghcr.io', 'quay.io', 'gcr.io', 'public.ecr.aws', 'registry.gitlab.com']) expect(registries).not.toContain(shared);
+    // What a cluster deploys as shipped, and what runs with no --config (the image's default
+    // command): no registry that any stranger can push to, whole.
+    for (const config of [text, DEFAULT_CONFIG_YAML]) {
+      const registries = (parseAllDocuments(config)[0]!.toJS() as { policies: Array<{ config?: { registries?: string[] } }> }).policies.flatMap((p) => p.config?.registries ?? []);
+      expect(registries.length).toBeGreaterThan(0);
+      for (const shared of ['docker.io', 'ghcr.io', 'quay.io', 'gcr.io', 'public.ecr.aws', 'registry.gitlab.com']) expect(registries).not.toContain(shared);
+    }
   });
 
   it('exposes only a ClusterIP Service, and a NetworkPolicy admitting only the HTTPS port', () => {
