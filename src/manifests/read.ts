@@ -219,8 +219,6 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
     // Not JSON after all: a YAML flow mapping such as `{a: b}` also starts with `{`.
   }
 
-  const lineCounter = new LineCounter();
-  const documents = parseAllDocuments(source, { ...KUBECTL_YAML, lineCounter });
   const oneSidedBreak = ONE_SIDED_BREAK.exec(source);
   if (oneSidedBreak) {
     const code = `U+${oneSidedBreak[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
@@ -228,6 +226,8 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
       `${file} (line ${lineAt(source, oneSidedBreak.index)}): ${code}${code === 'U+000D' ? ' without a line feed' : ''} is a line break to kubectl's YAML reading and not to this one, so the two would read different objects; remove it, or write it escaped in a double-quoted string`,
     );
   }
+  const lineCounter = new LineCounter();
+  const documents = parseAllDocuments(source, { ...KUBECTL_YAML, lineCounter });
   if ('empty' in documents) {
     const error = documents.errors[0];
     if (error) throw parseError(`${file}: ${error.message.split('\n')[0]}`, error);
