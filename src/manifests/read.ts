@@ -155,14 +155,16 @@ function refuseMergeOverEarlierKey(doc: Document, lineCounter: LineCounter, file
     Map(_key, map) {
       const written = new Set<string>();
       for (const pair of map.items) {
-        const line = lineCounter.linePos((pair.key as Node | null)?.range?.[0] ?? map.range?.[0] ?? 0).line;
+        // Where the error is: looked up only for one, not for every key of every manifest.
+        const at = () => where(file, document, lineCounter.linePos((pair.key as Node | null)?.range?.[0] ?? map.range?.[0] ?? 0).line);
         // Keys the two parsers could read otherwise: an alias (its key is then a second spelling of
         // another), and `<<` quoted or tagged (kubectl merges `! "<<"`, this reader `!!str <<`).
-        if (isAlias(pair.key)) throw parseError(`${where(file, document, line)}: an alias as a mapping key; write the key out`);
-        if (spellsMerge(pair.key) && !isMergeKey(pair.key)) {
-          throw parseError(`${where(file, document, line)}: a << key quoted or tagged: kubectl's parser and this one disagree on whether it merges; write a plain << or none`);
+        if (isAlias(pair.key)) throw parseError(`${at()}: an alias as a mapping key; write the key out`);
+        const merge = isMergeKey(pair.key);
+        if (!merge && spellsMerge(pair.key)) {
+          throw parseError(`${at()}: a << key quoted or tagged: kubectl's parser and this one disagree on whether it merges; write a plain << or none`);
         }
-        if (!isMergeKey(pair.key)) {
+        if (!merge) {
           if (isScalar(pair.key)) written.add(String(pair.key.value));
           continue;
         }
@@ -170,12 +172,12 @@ function refuseMergeOverEarlierKey(doc: Document, lineCounter: LineCounter, file
         try {
           keys = mergedKeys(pair.value, doc, budget);
         } catch (err) {
-          throw parseError(`${where(file, document, line)}: ${describeError(err)}`, err);
+          throw parseError(`${at()}: ${describeError(err)}`, err);
         }
         const clash = keys.find((key) => written.has(key));
         if (clash !== undefined) {
           throw parseError(
-            `${where(file, document, line)}: the merge key << brings ${JSON.stringify(clash)}, which the mapping already has above it: kubectl's parser lets the later one win, YAML's rule the earlier; write ${JSON.stringify(clash)} once`,
+            `${at()}: the merge key << brings ${JSON.stringify(clash)}, which the mapping already has above it: kubectl's parser lets the later one win, YAML's rule the earlier; write ${JSON.stringify(clash)} once`,
           );
         }
         for (const key of keys) written.add(key);
