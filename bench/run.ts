@@ -37,7 +37,7 @@ const SCENARIOS: Record<string, { title: string; run(ctx: BenchContext): Promise
 const quick = process.env.BENCH_QUICK === '1';
 const settings: BenchSettings = quick
   ? { quick, seconds: 1, rounds: 1, executions: 1, curveSeconds: 1, curveRounds: 1, connections: 10, rate: 1000 }
-  : { quick, seconds: 0.5, rounds: 12, executions: 3, curveSeconds: 1, curveRounds: 3, connections: 10, rate: 1000 };
+  : { quick, seconds: 0.5, rounds: 8, executions: 5, curveSeconds: 1, curveRounds: 3, connections: 10, rate: 1000 };
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
 const unknown = only?.filter((name) => !(name in SCENARIOS)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
@@ -77,8 +77,9 @@ const summary = [
   `\`${command}\` on ${startedAt.toISOString().slice(0, 16)}Z: node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, ` +
     `load average ${loadBefore.toFixed(2)} at start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at end; ${seconds} s.`,
   `Keep-alive HTTP/1.1, no pipelining, \`?timeout=10s\`; ${settings.connections} connections at saturation. Each point: floor and tollgate alternated, ` +
-    `median of ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.executions} process${settings.executions === 1 ? '' : 'es'} a side × ${settings.seconds} s (saturation) or ${settings.curveRounds} × ${settings.curveSeconds} s (curves, handshake, scale-out; allocation: twice that); latency: the median of each run's percentiles. ` +
-    `In brackets after a saturation ratio: the middle half of the rounds' own ratios (each tollgate run over the floor's in its round). ` +
+    `saturation: ${settings.executions} process${settings.executions === 1 ? '' : 'es'} a side × ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.seconds} s, the mean of each process's median; ` +
+    `curves, handshake, scale-out: median of ${settings.curveRounds} × ${settings.curveSeconds} s (allocation: twice that); latency: the median of each run's percentiles. ` +
+    `In brackets after a saturation ratio: its 95% interval, by bootstrap over each side's processes and their rounds: what this run can resolve. ` +
     `Server durationMs, trimmed mean: tollgate's own time for a review (decode, policies, encode), from its log lines, the mean of the middle 80% of a run's, median of the runs.`,
   `Failed requests: ${report.errors} in ${report.runs} measured runs.`,
 ];

@@ -4,7 +4,6 @@ import { standardBodies } from './lib/bodies.js';
 import type { BenchContext } from './lib/context.js';
 import { saturate, type Endpoint, type SaturationResult } from './lib/load.js';
 import type { ServerProcess } from './lib/processes.js';
-import { median } from './lib/report.js';
 
 /** The issue's targets: tollgate's share of the floor's throughput, and RSS under load. */
 const THROUGHPUT_TARGET: Record<Endpoint, number> = { validate: 0.85, mutate: 0.75 };
@@ -22,21 +21,21 @@ export async function run(ctx: BenchContext): Promise<void> {
       for (const server of extras) await ctx.checkAndWarmUp(server, endpoint, body);
     }
   }
-  const all: Array<Map<ServerProcess, SaturationResult[]>> = [];
+  const all: Array<Map<ServerProcess, SaturationResult[][]>> = [];
   for (const body of standardBodies()) {
     for (const endpoint of ['validate', 'mutate'] as const) {
       const point = `/${endpoint}, ${body.name}`;
       ctx.log(`${title}: ${point}`);
       const results = await ctx.alternateExecutions(groups, rounds, (server) => saturate(server, endpoint, body, { connections, seconds }));
       all.push(results);
-      const throughput = ctx.values(results, (r) => r.perSecond, median);
+      const perSecond = (r: SaturationResult) => r.perSecond;
+      const throughput = ctx.levels(results, perSecond);
       const target = THROUGHPUT_TARGET[endpoint];
-      const roundRatios = ctx.roundRatios(results, (r) => r.perSecond);
-      ctx.report.add({ scenario: title, point, metric: 'throughput', unit: 'req/s', ...throughput, target: `≥ ${target}`, met: throughput.tollgate / (throughput.floor ?? 0) >= target, roundRatios });
-      ctx.report.add({ scenario: title, point, metric: 'CPU per review', unit: 'µs', ...ctx.values(results, (r) => r.cpuPerReview * 1e6, median) });
+      ctx.report.add({ scenario: title, point, metric: 'throughput', unit: 'req/s', ...throughput, ...ctx.intervals(results, perSecond), target: `≥ ${target}`, met: throughput.tollgate / (throughput.floor ?? 0) >= target });
+      ctx.report.add({ scenario: title, point, metric: 'CPU per review', unit: 'µs', ...ctx.levels(results, (r) => r.cpuPerReview * 1e6) });
     }
   }
-  const merged = new Map<ServerProcess, SaturationResult[]>(ctx.compared.map((s) => [s, all.flatMap((results) => results.get(s) ?? [])]));
+  const merged = new Map<ServerProcess, SaturationResult[]>(ctx.compared.map((s) => [s, all.flatMap((results) => results.get(s)?.flat() ?? [])]));
   const rss = ctx.values(merged, (r) => r.peakRssBytes / 1024 / 1024, (mbs) => Math.max(...mbs));
   ctx.report.add({ scenario: title, point: 'all of the above', metric: 'peak RSS', unit: 'MB', ...rss, target: `< ${RSS_TARGET_MB} MB`, met: rss.tollgate < RSS_TARGET_MB });
   for (const server of extras) await ctx.stop(server);

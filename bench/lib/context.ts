@@ -4,8 +4,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Body } from './bodies.js';
-import { percentile, probe, warmUp, type Endpoint } from './load.js';
-import { mean, type Report } from './report.js';
+import { probe, warmUp, type Endpoint } from './load.js';
+import { mean, ratioInterval, sideLevel, type Report } from './report.js';
 import { spawnServer, type ServerProcess } from './processes.js';
 
 /** The compiled benchmark (dist/bench-build/) and the repository it was built from. */
@@ -29,7 +29,7 @@ export interface BenchSettings {
    * a shared machine lands on both sides and one bad run does not decide the number. On the 2-core
    * VM this was tuned on, one second's throughput of the same server ranged over 2× from run to
    * run (the CPU each review cost moved with it, on the load generator too), in spells shorter
-   * than a second: only more runs narrow the median, so a saturation point takes 12 rounds of
+   * than a second: only more runs narrow the median, so a saturation point takes `rounds` rounds of
    * half a second on each of `executions` processes a side (autocannon ends sub-second runs on
    * time: load.ts).
    */
@@ -38,8 +38,11 @@ export interface BenchSettings {
   /**
    * Processes of each side in the saturation comparison, its runs spread over them alike. Two
    * processes of one build, alternated in one run, kept a throughput up to 15% apart for the whole
-   * run, both floor and tollgate (the same with fixed hash and random seeds and no ASLR): one process
-   * a side drew one such level for the side's whole run.
+   * run, both floor and tollgate (the same with fixed hash and random seeds, no ASLR, the servers
+   * pinned to one core and the client to the other, no concurrent JIT compilation, a fixed young
+   * generation, or transparent huge pages): one process a side drew one such level for the side's
+   * whole run. The process levels, not the rounds, are what a run's ratio is uncertain by, so a
+   * point is spread over five processes a side, eight rounds each (report.ts, sideLevel).
    */
   executions: number;
   /** The same for each point of the cost curves. */
@@ -157,23 +160,31 @@ export class BenchContext {
 
   /**
    * `alternate` over every process of every group, each round taking the groups' first processes,
-   * then their second ones, and so on (the order reversed every round). Results are merged under
-   * each group's first process, in the order run: the floor's n-th result and tollgate's n-th come
-   * from the same round and the same place in the groups, so `roundRatios` pairs neighbours.
+   * then their second ones, and so on (the order reversed every round), so that a floor's run always
+   * sits beside its tollgate's. Returns each group's runs under its first process, process by
+   * process: [process][round].
    */
-  async alternateExecutions<T extends { errors: number }>(groups: ExecutionGroups, rounds: number, run: (server: ServerProcess) => Promise<T>): Promise<Map<ServerProcess, T[]>> {
+  async alternateExecutions<T extends { errors: number }>(groups: ExecutionGroups, rounds: number, run: (server: ServerProcess) => Promise<T>): Promise<Map<ServerProcess, T[][]>> {
     const sides = [...groups.values()];
     const depth = Math.min(...sides.map((processes) => processes.length));
     const order: ServerProcess[] = [];
     for (let n = 0; n < depth; n++) for (const processes of sides) order.push(processes[n]!);
     const each = await this.alternate(order, rounds, run);
-    const merged = new Map<ServerProcess, T[]>();
-    for (const [first, processes] of groups) {
-      const results: T[] = [];
-      for (let round = 0; round < rounds; round++) for (let n = 0; n < depth; n++) results.push(each.get(processes[n]!)![round]!);
-      merged.set(first, results);
-    }
-    return merged;
+    return new Map([...groups].map(([first, processes]) => [first, processes.slice(0, depth).map((member) => each.get(member) ?? [])]));
+  }
+
+  /** One number per side from `alternateExecutions`' results: the sideLevel of `pick` (report.ts). */
+  levels<T>(results: Map<ServerProcess, T[][]>, pick: (result: T) => number): { floor?: number; tollgate: number; baseline?: number } {
+    const levels = new Map([...results].map(([server, runs]) => [server, [sideLevel(runs.map((processRuns) => processRuns.map(pick)))]]));
+    return this.values(levels, (level) => level);
+  }
+
+  /** The 95% intervals (ratioInterval, report.ts) of tollgate/floor and tollgate/baseline from `alternateExecutions`' results. */
+  intervals<T>(results: Map<ServerProcess, T[][]>, pick: (result: T) => number): { interval?: [number, number]; baselineInterval?: [number, number] } {
+    const side = (server: ServerProcess | undefined) => (server ? results.get(server)?.map((runs) => runs.map(pick)) : undefined);
+    const [tollgate, floor, baseline] = [side(this.tollgate), side(this.floor), side(this.baseline)];
+    if (!tollgate) return {};
+    return { ...(floor ? { interval: ratioInterval(tollgate, floor) } : {}), ...(baseline ? { baselineInterval: ratioInterval(tollgate, baseline) } : {}) };
   }
 
   private flip = false;
@@ -190,13 +201,6 @@ export class BenchContext {
     };
     const [floor, baseline] = [of(this.floor), of(this.baseline)];
     return { tollgate: of(this.tollgate) ?? Number.NaN, ...(floor === undefined ? {} : { floor }), ...(baseline === undefined ? {} : { baseline }) };
-  }
-
-  /** The middle half of tollgate's ratio to the floor round by round (their runs in one round are next to each other). */
-  roundRatios<T>(results: Map<ServerProcess, T[]>, pick: (result: T) => number): [number, number] {
-    const floor = results.get(this.floor) ?? [];
-    const ratios = (results.get(this.tollgate) ?? []).map((result, round) => pick(result) / pick(floor[round]!)).sort((a, b) => a - b);
-    return [percentile(ratios, 25), percentile(ratios, 75)];
   }
 
   /**

@@ -15,11 +15,10 @@ export interface Row {
   target?: string;
   /** Whether the target was met, when there is one. */
   met?: boolean;
-  /**
-   * The middle half (25th and 75th percentiles) of the rounds' own ratios, each tollgate's run over
-   * the floor's in the same round: how far one round strays, printed beside the ratio.
-   */
-  roundRatios?: [number, number];
+  /** 95% interval of tollgate/floor (`ratioInterval`), printed beside the ratio. */
+  interval?: [number, number];
+  /** 95% interval of tollgate/baseline. */
+  baselineInterval?: [number, number];
 }
 
 function format(value: number | undefined, unit: Unit): string {
@@ -41,9 +40,9 @@ function format(value: number | undefined, unit: Unit): string {
   }
 }
 
-function ratio(a: number | undefined, b: number | undefined): string {
+function ratio(a: number | undefined, b: number | undefined, interval?: [number, number]): string {
   if (a === undefined || b === undefined || b === 0 || Number.isNaN(a) || Number.isNaN(b)) return '—';
-  return (a / b).toFixed(2);
+  return (a / b).toFixed(2) + (interval ? ` [${interval[0].toFixed(2)}-${interval[1].toFixed(2)}]` : '');
 }
 
 export class Report {
@@ -70,9 +69,9 @@ export class Report {
         `${row.metric} (${row.unit})`,
         format(row.floor, row.unit),
         format(row.tollgate, row.unit),
-        ratio(row.tollgate, row.floor) + (row.roundRatios ? ` (${row.roundRatios[0].toFixed(2)}-${row.roundRatios[1].toFixed(2)})` : ''),
+        ratio(row.tollgate, row.floor, row.interval),
       ];
-      if (this.withBaseline) cells.push(format(row.baseline, row.unit), ratio(row.tollgate, row.baseline));
+      if (this.withBaseline) cells.push(format(row.baseline, row.unit), ratio(row.tollgate, row.baseline, row.baselineInterval));
       cells.push(row.target === undefined ? '' : `${row.target}${row.met === undefined ? '' : row.met ? ' ✓' : ' ✗'}`);
       previous = row.scenario;
       lines.push(`| ${cells.join(' | ')} |`);
@@ -106,4 +105,50 @@ export function linearFit(points: ReadonlyArray<readonly [number, number]>): { s
   }
   const slope = n < 2 || sxx === 0 ? 0 : sxy / sxx;
   return { slope, intercept: my - slope * mx, r2: syy === 0 ? 1 : (sxy * sxy) / (sxx * syy) };
+}
+
+/**
+ * The level of a side whose runs are spread over several processes: the mean over its processes of
+ * each one's median run. On the bench's 2-core VM each process keeps a throughput level of its own
+ * for its whole life (up to 15% and more apart, the same code alike), so the processes, not the
+ * runs, are the side's independent draws: each is summarised by its median, then they are averaged.
+ */
+export function sideLevel(runsByProcess: ReadonlyArray<readonly number[]>): number {
+  return mean(runsByProcess.filter((runs) => runs.length > 0).map(median));
+}
+
+/** A small, seeded generator (mulberry32), so that a run's intervals can be recomputed from its numbers. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+function resample<T>(values: readonly T[], random: () => number): T[] {
+  return values.map(() => values[Math.floor(random() * values.length)]!);
+}
+
+/**
+ * The 95% interval of sideLevel(a) / sideLevel(b), by hierarchical bootstrap (Kalibera and Jones,
+ * "Rigorous benchmarking in reasonable time", 2013): each resample draws each side's processes with
+ * replacement, then each drawn process's runs with replacement. It shows what one run can resolve:
+ * with few processes a side it is wide, and it narrows only with more of them. With three
+ * processes a side it is somewhat too narrow (a resample of n draws varies by (n-1)/n as much).
+ */
+export function ratioInterval(
+  a: ReadonlyArray<readonly number[]>,
+  b: ReadonlyArray<readonly number[]>,
+  options: { resamples?: number; seed?: number } = {},
+): [number, number] {
+  const random = seededRandom(options.seed ?? 1);
+  const draw = (side: ReadonlyArray<readonly number[]>) => sideLevel(resample(side, random).map((runs) => resample(runs, random)));
+  const ratios: number[] = [];
+  for (let n = 0; n < (options.resamples ?? 2000); n++) ratios.push(draw(a) / draw(b));
+  ratios.sort((x, y) => x - y);
+  const at = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(q * ratios.length))] ?? Number.NaN;
+  return [at(0.025), at(0.975)];
 }

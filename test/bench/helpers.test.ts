@@ -15,7 +15,7 @@ import { allocatedIn } from '../../bench/allocation.js';
 import { percentile, saturate } from '../../bench/lib/load.js';
 import { readFrom, type ServerProcess } from '../../bench/lib/processes.js';
 import { reviewDurations, trimmedMean, withReviewDurations } from '../../bench/lib/review-times.js';
-import { Report, linearFit, median } from '../../bench/lib/report.js';
+import { Report, linearFit, median, ratioInterval, sideLevel } from '../../bench/lib/report.js';
 import { BenchContext } from '../../bench/lib/context.js';
 
 const silent = createLogger({ level: 'silent' });
@@ -100,10 +100,45 @@ describe('bench arithmetic', () => {
     expect(lines[3]).toBe('|  | q | p99 (ms) | 1.23 | 2.50 | 2.03 | < 5 ms ✗ |');
   });
 
-  it('prints the middle half of the rounds\' own ratios beside the ratio, when a row has them', () => {
-    const report = new Report(false);
-    report.add({ scenario: 's', point: 'p', metric: 'throughput', unit: 'req/s', floor: 1000, tollgate: 880, target: '≥ 0.85', met: true, roundRatios: [0.8, 0.951] });
-    expect(report.toMarkdown().split('\n')[2]).toBe('| s | p | throughput (req/s) | 1000 | 880 | 0.88 (0.80-0.95) | ≥ 0.85 ✓ |');
+  it('prints a ratio\'s interval beside it, when a row has one', () => {
+    const report = new Report(true);
+    report.add({ scenario: 's', point: 'p', metric: 'throughput', unit: 'req/s', floor: 1000, tollgate: 880, baseline: 900, target: '≥ 0.85', met: true, interval: [0.8, 0.951], baselineInterval: [0.9, 1.04] });
+    expect(report.toMarkdown().split('\n')[2]).toBe('| s | p | throughput (req/s) | 1000 | 880 | 0.88 [0.80-0.95] | 900 | 0.98 [0.90-1.04] | ≥ 0.85 ✓ |');
+  });
+});
+
+describe('sideLevel and ratioInterval', () => {
+  it('takes each process\'s median run, then the mean of the processes', () => {
+    // Medians 100 and 200 (the 1000 is one bad run of the first process): the level is their mean.
+    expect(sideLevel([[90, 100, 1000], [200, 190, 210]])).toBe(150);
+    expect(sideLevel([[5]])).toBe(5);
+  });
+
+  it('is exact when nothing varies, and holds the ratio of the levels', () => {
+    expect(ratioInterval([[9, 9], [9, 9]], [[10, 10], [10, 10]])).toEqual([0.9, 0.9]);
+    const tollgate = [[880, 900, 890], [850, 870, 860], [905, 915, 925]];
+    const floor = [[1000, 990, 1010], [1020, 1000, 1030], [980, 1000, 990]];
+    const [low, high] = ratioInterval(tollgate, floor);
+    const ratio = sideLevel(tollgate) / sideLevel(floor);
+    expect(low).toBeLessThan(ratio);
+    expect(high).toBeGreaterThan(ratio);
+  });
+
+  it('is wide when the processes of a side keep levels apart, however steady each one is', () => {
+    const floor = [[1000, 1000, 1000], [1000, 1000, 1000], [1000, 1000, 1000]];
+    // The same runs, once spread within each process and once as three steady process levels.
+    const spreadWithin = [[800, 900, 1000], [800, 900, 1000], [800, 900, 1000]];
+    const levelsApart = [[800, 800, 800], [900, 900, 900], [1000, 1000, 1000]];
+    const width = ([low, high]: [number, number]) => high - low;
+    expect(width(ratioInterval(levelsApart, floor))).toBeGreaterThanOrEqual(0.15);
+    expect(width(ratioInterval(levelsApart, floor))).toBeGreaterThan(width(ratioInterval(spreadWithin, floor)));
+  });
+
+  it('gives the same interval for the same numbers (a seeded resampling)', () => {
+    const a = [[1, 2, 3], [2, 3, 4]];
+    const b = [[3, 3, 2], [2, 4, 4]];
+    expect(ratioInterval(a, b)).toEqual(ratioInterval(a, b));
+    expect(ratioInterval(a, b, { seed: 2 })).not.toEqual(ratioInterval(a, b));
   });
 });
 
@@ -138,22 +173,6 @@ describe('review times from the server\'s log', () => {
   });
 });
 
-describe('BenchContext.roundRatios', () => {
-  it('pairs each of tollgate\'s runs with the floor\'s run of the same round', () => {
-    const ctx = new BenchContext({} as never, {} as never, '', new Report(false), undefined);
-    const floor = { label: 'floor' } as ServerProcess;
-    const tollgate = { label: 'tollgate' } as ServerProcess;
-    ctx.floor = floor;
-    ctx.tollgate = tollgate;
-    // Rounds whose floor moved 2x: the pairs' ratios are 0.8, 0.9, 1.0 and 0.7, whatever the level.
-    const results = new Map([
-      [floor, [{ v: 1000 }, { v: 2000 }, { v: 500 }, { v: 1000 }]],
-      [tollgate, [{ v: 800 }, { v: 1800 }, { v: 500 }, { v: 700 }]],
-    ]);
-    expect(ctx.roundRatios(results, (r) => r.v)).toEqual([0.7, 0.9]);
-  });
-});
-
 describe('BenchContext.alternateExecutions', () => {
   it('runs every process of every side each round, turn about, and merges each side\'s results so that neighbours pair up', async () => {
     const ctx = new BenchContext({} as never, {} as never, '', new Report(false), undefined);
@@ -169,9 +188,25 @@ describe('BenchContext.alternateExecutions', () => {
     });
     // Each round runs all four, the second in the reverse order: a floor run always sits beside its tollgate.
     expect(calls).toEqual(['F1', 'T1', 'F2', 'T2', 'T2', 'F2', 'T1', 'F1']);
-    expect(results.get(floor)?.map((r) => r.run)).toEqual(['F1@1', 'F2@3', 'F1@8', 'F2@6']);
-    expect(results.get(tollgate)?.map((r) => r.run)).toEqual(['T1@2', 'T2@4', 'T1@7', 'T2@5']);
+    expect(results.get(floor)?.map((runs) => runs.map((r) => r.run))).toEqual([['F1@1', 'F1@8'], ['F2@3', 'F2@6']]);
+    expect(results.get(tollgate)?.map((runs) => runs.map((r) => r.run))).toEqual([['T1@2', 'T1@7'], ['T2@4', 'T2@5']]);
     expect([...results.keys()]).toEqual([floor, tollgate]);
+  });
+
+  it('summarises a side by its processes\' levels, with the interval of the ratio', () => {
+    const ctx = new BenchContext({} as never, {} as never, '', new Report(false), undefined);
+    const [floor, tollgate] = [{ label: 'F' } as ServerProcess, { label: 'T' } as ServerProcess];
+    ctx.floor = floor;
+    ctx.tollgate = tollgate;
+    const results = new Map([
+      [floor, [[{ v: 1000 }, { v: 1100 }, { v: 1000 }], [{ v: 1200 }, { v: 1200 }, { v: 5000 }]]],
+      [tollgate, [[{ v: 900 }, { v: 900 }, { v: 950 }], [{ v: 1000 }, { v: 990 }, { v: 1010 }]]],
+    ]);
+    expect(ctx.levels(results, (r) => r.v)).toEqual({ floor: 1100, tollgate: 950 });
+    const { interval, baselineInterval } = ctx.intervals(results, (r) => r.v);
+    expect(baselineInterval).toBeUndefined();
+    expect(interval?.[0]).toBeLessThan(950 / 1100);
+    expect(interval?.[1]).toBeGreaterThan(950 / 1100);
   });
 });
 
