@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates scripts/e2e/wrapper/{go.mod,go.sum} for a Kubernetes release: run it only to move
-# the pinned versions, then commit both files. build-binaries.sh builds from what is committed.
+# Regenerates scripts/e2e/wrapper/{go.mod,go.sum} and scripts/e2e/manifest-oracle/{go.mod,go.sum}
+# for a Kubernetes release: run it only to move the pinned versions, then commit the four files.
+# build-binaries.sh builds from what is committed.
 #
 #   scripts/e2e/update-wrapper.sh v1.37.2 [etcd-version]
 #
@@ -49,3 +50,13 @@ staging_modules=$(awk '$2 == "=>" && $3 ~ /^\.\/staging\// { print $1 }' "$k8s_g
 rm -f "$wrapper_dir/go.sum"
 (cd "$wrapper_dir" && go mod tidy)
 echo "pinned kube-apiserver ${k8s_version} and etcd ${etcd_version} in $wrapper_dir/go.mod"
+
+# The manifest oracle decodes with kubectl's code of the same release: cli-runtime at the staging
+# version, and the YAML modules at the versions the release pins (build-binaries.sh checks these).
+oracle_dir=$(cd "$(dirname "$0")/manifest-oracle" && pwd)
+pins=("k8s.io/cli-runtime@${staging_version}")
+for module in k8s.io/apimachinery sigs.k8s.io/yaml go.yaml.in/yaml/v2; do
+  pins+=("$module@$(awk -v m="$module" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$wrapper_dir/go.mod")")
+done
+(cd "$oracle_dir" && go get "${pins[@]}" && go mod tidy)
+echo "pinned the manifest oracle to ${pins[*]} in $oracle_dir/go.mod"

@@ -1,4 +1,5 @@
-// Finds (building once if needed) the kube-apiserver and etcd pinned in scripts/e2e/wrapper/go.mod.
+// Finds (building once if needed) the kube-apiserver and etcd pinned in scripts/e2e/wrapper/go.mod,
+// and the manifest oracle built from scripts/e2e/manifest-oracle.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,8 @@ export interface Binaries {
   dir: string;
   etcd: string;
   kubeApiserver: string;
+  /** kubectl's manifest decoding (see harness/manifest-oracle.ts). */
+  manifestOracle: string;
 }
 
 let pending: Promise<Binaries> | undefined;
@@ -45,12 +48,17 @@ function runBuildScript(): Promise<Binaries> {
         const reason = stderr.trim().split('\n').slice(-10).join('\n') || `exit code ${code}`;
         reject(
           new Error(
-            `e2e: kube-apiserver and etcd are not available, so the e2e suite cannot run.\n${reason}`,
+            `e2e: kube-apiserver, etcd and the manifest oracle are not available, so the e2e suite cannot run.\n${reason}`,
           ),
         );
         return;
       }
-      resolve({ dir, etcd: join(dir, 'bin', 'etcd'), kubeApiserver: join(dir, 'bin', 'kube-apiserver') });
+      resolve({
+        dir,
+        etcd: join(dir, 'bin', 'etcd'),
+        kubeApiserver: join(dir, 'bin', 'kube-apiserver'),
+        manifestOracle: join(dir, 'bin', 'manifest-oracle'),
+      });
     });
   });
 }

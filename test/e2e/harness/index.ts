@@ -48,3 +48,11 @@ export {
   type Sample,
 } from './metrics.js';
 export { createSecretVolume, updateSecretVolume } from './secret-volume.js';
+export {
+  startManifestOracle,
+  kubectlDecode,
+  jsonStream,
+  withKubectlNamespace,
+  type KubectlDecoding,
+  type ManifestOracle,
+} from './manifest-oracle.js';
