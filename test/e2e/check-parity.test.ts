@@ -2,9 +2,12 @@
 // manifest, what `kubectl create --dry-run=client -o json` decodes (its YAML parser, go-yaml v2 via
 // sigs.k8s.io/yaml, and apimachinery's list handling) must equal what the manifest reader decodes,
 // or the reader must refuse the manifest; manifests kubectl reads the usual way must not be refused.
+// The manifest oracle that check-fuzz.test.ts draws thousands of manifests against must decode each
+// of these as kubectl does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifests } from '../../src/manifests/read.js';
-import { startCluster, type E2ECluster } from './harness/index.js';
+import { isNamespaced } from '../../src/manifests/resources.js';
+import { jsonStream, startCluster, startManifestOracle, withKubectlNamespace, type E2ECluster, type ManifestOracle } from './harness/index.js';
 
 const pod = (containerLines: string, name = 'p') => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec:\n  containers:\n    - name: app\n${containerLines}\n`;
 
@@ -28,53 +31,38 @@ const CORPUS: Array<[string, string, boolean]> = [
   ['a CR without a LF', pod('      image: nginx # pinned\r      image: evil.io/x'), false],
 ];
 
-/** The values of a stream of JSON texts written one after the other. */
-function jsonStream(text: string): unknown[] {
-  const values: unknown[] = [];
-  let depth = 0;
-  let inString = false;
-  let start = -1;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') {
-      inString = true;
-    } else if (c === '{' || c === '[') {
-      if (depth++ === 0) start = i;
-    } else if ((c === '}' || c === ']') && --depth === 0) {
-      values.push(JSON.parse(text.slice(start, i + 1)));
-    }
-  }
-  return values;
-}
-
 interface Decoded {
   objects?: unknown[];
   refused?: string;
 }
 
+interface KubectlDecoded extends Decoded {
+  /** The objects as kubectl printed them, namespace and all. */
+  printed: unknown[];
+}
+
 describe('tollgate check reads a manifest as kubectl does, or refuses it', () => {
   let cluster: E2ECluster;
+  let oracle: ManifestOracle;
 
   beforeAll(async () => {
-    cluster = await startCluster();
+    [cluster, oracle] = await Promise.all([startCluster(), startManifestOracle()]);
   });
 
   afterAll(async () => {
-    await cluster?.stop();
+    await Promise.all([cluster?.stop(), oracle?.stop()]);
   });
 
   /** What kubectl decodes: `create --dry-run=client` sends nothing and prints the objects it read. */
-  const kubectlReads = async (manifest: string): Promise<Decoded> => {
+  const kubectlReads = async (manifest: string): Promise<KubectlDecoded> => {
     const result = await cluster.kubectl(['create', '--dry-run=client', '--validate=false', '-o', 'json', '-f', '-'], { input: manifest, allowFailure: true });
-    if (result.exitCode !== 0) return { refused: result.stderr };
     // One JSON object per object read, one after the other.
-    const objects = jsonStream(result.stdout) as Array<{ metadata?: { namespace?: string } }>;
+    const printed = jsonStream(result.stdout);
+    if (result.exitCode !== 0) return { refused: result.stderr, printed };
+    const objects = structuredClone(printed) as Array<{ metadata?: { namespace?: string } }>;
     // kubectl fills in the kubeconfig's namespace, which no manifest here names; the reader leaves it to the request.
     for (const object of objects) if (object.metadata?.namespace === 'default') delete object.metadata.namespace;
-    return { objects };
+    return { objects, printed };
   };
 
   const tollgateReads = (manifest: string): Decoded => {
@@ -90,5 +78,10 @@ describe('tollgate check reads a manifest as kubectl does, or refuses it', () =>
     const tollgate = tollgateReads(manifest);
     if (mustRead) expect(tollgate.refused).toBeUndefined();
     if (tollgate.objects) expect(tollgate.objects, `kubectl: ${JSON.stringify(kubectl)}`).toEqual(kubectl.objects);
+    // The oracle reads it as kubectl does (the namespaces kubectl sets once the apiserver says which kinds have one aside).
+    const fromOracle = await oracle.decode(manifest);
+    expect(fromOracle.error === undefined, `oracle: ${JSON.stringify(fromOracle)}`).toBe(kubectl.refused === undefined);
+    const asKubectlSends = fromOracle.objects.map((object) => withKubectlNamespace(object, (group, kind) => isNamespaced({ group, kind })));
+    expect(asKubectlSends, `oracle: ${JSON.stringify(fromOracle)}`).toEqual(kubectl.printed);
   });
 });
