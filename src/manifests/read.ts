@@ -1,11 +1,14 @@
 // Reads manifests the way `kubectl apply -f` takes them: YAML streams (YAML 1.1, as kubectl's
 // parser reads them) and JSON, from files, directories or stdin, with List kinds unwrapped. The
 // objects come out as plain JSON-shaped data, exactly what the apiserver would send a webhook.
+// The yaml package parses; go-yaml.ts decides what each node is, as kubectl's go-yaml v2 does; a
+// manifest whose reading by kubectl is not emulated is refused, never read some other way.
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { LineCounter, Scalar, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit, type Document, type Node, type Tags } from 'yaml';
+import { LineCounter, Scalar, isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, visit, type Document, type Node, type Pair, type Tags } from 'yaml';
+import { KubectlDecoder, KubectlYamlError, keyOf } from './go-yaml.js';
 import type { KubernetesObject } from '../admission/types.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 
@@ -35,7 +38,9 @@ export interface ManifestDocument {
  * kubectl parses YAML 1.1 (go-yaml v2): `0644` is octal and `yes` is a boolean there, but a
  * timestamp or `12:30` stays a string, and so does a float without a digit (`.`, `e5`), which
  * go-yaml fails to parse as a number. The yaml package's 1.1 schema, without the timestamp and
- * sexagesimal tags and with floats that need a digit, reads a manifest the same way.
+ * sexagesimal tags and with floats that need a digit, comes close; parseManifests takes only the
+ * structure from it (go-yaml.ts resolves every scalar as go-yaml does), other YAML readers of the
+ * project (fixture suites) its values too.
  */
 const FLOAT = /^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)$/;
 const FLOAT_EXP = /^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$/;
@@ -54,7 +59,7 @@ function kubectlTags(tags: Tags): Tags {
     });
 }
 
-/** Parse options that read YAML as kubectl does; duplicate keys are an error rather than a guess. */
+/** Parse options close to kubectl's reading (see above); duplicate keys are an error rather than a guess. */
 export const KUBECTL_YAML = { version: '1.1', customTags: kubectlTags, uniqueKeys: true, prettyErrors: false } as const;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -121,6 +126,16 @@ function isMergeKey(key: unknown): boolean {
   return spellsMerge(key) && (key.tag === MERGE_TAG || (key.tag === undefined && (key.type === undefined || key.type === Scalar.PLAIN)));
 }
 
+/** The JSON name kubectl gives a pair's key, if it can write the key at all (the decoder refuses the others). */
+function keyName(pair: Pair): [string] | [] {
+  try {
+    return [keyOf(pair.key, pair).name];
+  } catch (err) {
+    if (err instanceof KubectlYamlError) return [];
+    throw err;
+  }
+}
+
 /** Merge sources looked into per document: aliases of aliases could otherwise make it exponential. */
 const MAX_MERGE_SOURCES = 10 * MAX_ALIAS_COUNT;
 
@@ -137,7 +152,7 @@ function mergedKeys(value: unknown, doc: Document, budget: { left: number }): st
   if (budget.left < 0) throw new Error(`more than ${MAX_MERGE_SOURCES} merge sources`);
   return maps.flatMap((map) =>
     isMap(map)
-      ? map.items.flatMap((pair) => (isMergeKey(pair.key) ? mergedKeys(pair.value, doc, budget) : isScalar(pair.key) ? [String(pair.key.value)] : []))
+      ? map.items.flatMap((pair) => (isMergeKey(pair.key) ? mergedKeys(pair.value, doc, budget) : keyName(pair)))
       : [],
   );
 }
@@ -145,9 +160,10 @@ function mergedKeys(value: unknown, doc: Document, budget: { left: number }): st
 /**
  * kubectl's parser (go-yaml v2) applies a mapping's pairs in order, a merge (`<<`) overwriting the
  * keys written before it, by a key or by an earlier merge; YAML's merge rule, which the yaml package
- * follows, never overwrites. The two agree unless a merge brings a key already in the mapping above
- * it, which is refused: `image: a` then `<<: {image: b}` runs b under kubectl and would be judged as a.
- * (Within one merge of a sequence of maps both let the earlier map win.)
+ * and most YAML tools follow, never overwrites. The two agree unless a merge brings a key already in
+ * the mapping above it, which is refused: `image: a` then `<<: {image: b}` runs b under kubectl and
+ * reads as a to anyone going by YAML's rule. (Within one merge of a sequence of maps both let the
+ * earlier map win.)
  */
 function refuseMergeOverEarlierKey(doc: Document, lineCounter: LineCounter, file: string, document: number): void {
   const budget = { left: MAX_MERGE_SOURCES };
@@ -165,7 +181,7 @@ function refuseMergeOverEarlierKey(doc: Document, lineCounter: LineCounter, file
           throw parseError(`${at()}: a << key quoted or tagged: kubectl's parser and this one disagree on whether it merges; write a plain << or none`);
         }
         if (!merge) {
-          if (isScalar(pair.key)) written.add(String(pair.key.value));
+          for (const name of keyName(pair)) written.add(name);
           continue;
         }
         let keys: string[];
@@ -245,14 +261,20 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
       throw parseError(`${where(file, document, errorLine)}: ${error.message.split('\n')[0]}`, error);
     }
     if (doc.contents === null) return;
-    refuseMergeOverEarlierKey(doc, lineCounter, file, document);
     let value: unknown;
     try {
-      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+      refuseMergeOverEarlierKey(doc, lineCounter, file, document);
+      value = new KubectlDecoder(doc, { maxAliasCount: MAX_ALIAS_COUNT }).value();
     } catch (err) {
-      throw parseError(`${where(file, document, line)}: ${describeError(err)}`, err);
+      // The yaml package reports nesting deeper than the call stack as a document error; the
+      // checks and the decoding here meet it as a RangeError.
+      if (err instanceof RangeError) throw parseError(`${where(file, document, line)}: nested deeper than this reader follows`, err);
+      if (!(err instanceof KubectlYamlError)) throw err;
+      const node = isPair(err.node) ? ((err.node.key ?? err.node.value) as Node | null) : err.node;
+      const offset = node?.range?.[0];
+      throw parseError(`${where(file, document, offset === undefined ? line : lineCounter.linePos(offset).line)}: ${err.message}`, err);
     }
-    if (value === null || value === undefined) return;
+    if (value === null) return;
     collect(value, { file, document, line }, out);
   });
   return out;

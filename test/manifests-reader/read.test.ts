@@ -176,6 +176,43 @@ describe('parseManifests', () => {
   });
 });
 
+// Found by the differential fuzz against kubectl (test/e2e/check-fuzz.test.ts); what kubectl
+// reads is what kubectl v1.37's decoding code (the e2e manifest oracle) reads.
+describe('parseManifests reads YAML as kubectl does, or refuses it', () => {
+  const object = (text: string) => parseManifests(`apiVersion: v1\nkind: X\n${text}`, 'x.yaml').map((d) => d.object);
+
+  it('reads numbers as go-yaml v2 resolves them: 0o, 0X and 0B prefixes, underscores anywhere, a float too large for float64 as text', () => {
+    const [read] = object('v: [0o777, 0X1F, 0B11, +0x10, 1__0, 0x_1F, -0b1, 08, 0b102, 1_0.5, .5_0, 1e1_0, 1.7976931348623159e308, 0xFFFFFFFFFFFFFFFF]\n');
+    expect(read!.v).toEqual([511, 31, 3, 16, 10, 31, -1, 8, '0b102', 10.5, 0.5, 1e10, '1.7976931348623159e308', 2 ** 64]);
+  });
+
+  it('reads tagged scalars as go-yaml does: !!float 1 is a number, ! and unknown tags keep the text', () => {
+    const [read] = object('v: [!!float 1, !!int "12", ! 12, !!str yes, !foo 1, !!null ""]\nm: {yes: a, 0x10: b, 0777: c, 2024-01-01: d}\n');
+    expect(read!.v).toEqual([1, 12, '12', 'yes', '1', null]);
+    // Keys are written as kubectl writes their YAML 1.1 values.
+    expect(read!.m).toEqual({ true: 'a', 16: 'b', 511: 'c', '2024-01-01': 'd' });
+  });
+
+  it.each([
+    // kubectl writes a float key in float32 notation: `.inf` stays `.inf`, 100000000.0 becomes 1e+08.
+    ['a float key', 'm: {.inf: a}\n', 'a mapping key that kubectl reads as the number .inf (a float)'],
+    ['a float key kubectl writes as 1e+08', 'm: {100000000.0: a}\n', 'a mapping key that kubectl reads as the number 100000000.0'],
+    ['a null key (kubectl fails)', 'm: {~: a}\n', 'a mapping key that is null'],
+    // Two Go keys, one JSON key: which kubectl keeps depends on Go's map order.
+    ['keys 1 and "1" in one mapping', 'm: {1: a, "1": b}\n', 'the key "1" is written twice'],
+    ['a scalar that does not fit its tag (kubectl fails)', 'v: !!int abc\n', 'kubectl cannot decode !!str `abc` as a !!int'],
+    // kubectl decodes the base64 into the string "evil.io/x"; the yaml package makes bytes of it.
+    ['!!binary', 'image: !!binary ZXZpbC5pby94\n', 'a !!binary scalar'],
+    ['!!timestamp', 'v: !!timestamp 2024-01-01\n', 'a !!timestamp tag'],
+    ['.inf (kubectl fails: JSON has no infinity)', 'v: .inf\n', '.inf is Infinity to kubectl'],
+    // kubectl ignores the tag ([{b: c}]); the yaml package builds an empty map.
+    ['!!omap on a sequence', 'v: !!omap [{b: c}]\n', 'a !!omap tag on a sequence'],
+    ['an alias inside its own anchor (kubectl fails)', 'v: &x [*x]\n', "anchor 'x' value contains itself"],
+  ])('refuses %s', (_what, text, reason) => {
+    expect(() => object(text)).toThrow(reason);
+  });
+});
+
 describe('readManifests', () => {
   it('walks directories recursively for .yaml, .yml and .json, in sorted order', async () => {
     const docs = await readManifests([path.join(FIXTURES, 'tree')]);

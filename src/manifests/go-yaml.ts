@@ -1,0 +1,373 @@
+// What kubectl makes of a YAML node: go-yaml v2 decoding into interface{}, then sigs.k8s.io/yaml's
+// conversion to JSON (the path every `kubectl apply -f` takes). The yaml package finds the structure
+// (documents, mappings, sequences, scalars and their styles, tags, anchors); this module decides what
+// each node is, as a port of go-yaml's resolve() and decoder, so that a scalar, a key or a merge
+// reads exactly as kubectl reads it, or is refused where kubectl fails or reads it in a way this
+// reader does not emulate (a float key, !!binary, ...).
+import { Scalar, isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type Node, type Pair } from 'yaml';
+
+const YAML_TAG = 'tag:yaml.org,2002:';
+const STR = `${YAML_TAG}str`;
+const BOOL = `${YAML_TAG}bool`;
+const INT = `${YAML_TAG}int`;
+const FLOAT = `${YAML_TAG}float`;
+const NULL = `${YAML_TAG}null`;
+const TIMESTAMP = `${YAML_TAG}timestamp`;
+const BINARY = `${YAML_TAG}binary`;
+const MERGE = `${YAML_TAG}merge`;
+const MAP = `${YAML_TAG}map`;
+const SEQ = `${YAML_TAG}seq`;
+
+/** A scalar as go-yaml resolves it; the Go type matters for keys, which sigs.k8s.io/yaml writes by type. */
+type GoScalar =
+  | { type: 'null' }
+  | { type: 'bool'; value: boolean }
+  /** int (int64) or uint64. */
+  | { type: 'int'; value: bigint }
+  | { type: 'float'; value: number }
+  | { type: 'str'; value: string };
+
+/** A node kubectl fails on, or that this reader refuses because kubectl could read it otherwise. */
+export class KubectlYamlError extends Error {
+  constructor(
+    message: string,
+    readonly node: Node | Pair | null | undefined,
+  ) {
+    super(message);
+    this.name = 'KubectlYamlError';
+  }
+}
+
+const str = (value: string): GoScalar => ({ type: 'str', value });
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/** go-yaml's resolveMap: plain scalars it reads by their exact text. */
+const KNOWN_SCALARS = new Map<string, { tag: string; value: GoScalar }>();
+for (const [texts, tag, value] of [
+  [['y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON'], BOOL, { type: 'bool', value: true }],
+  [['n', 'N', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF'], BOOL, { type: 'bool', value: false }],
+  [['', '~', 'null', 'Null', 'NULL'], NULL, { type: 'null' }],
+  [['.nan', '.NaN', '.NAN'], FLOAT, { type: 'float', value: NaN }],
+  [['.inf', '.Inf', '.INF', '+.inf', '+.Inf', '+.INF'], FLOAT, { type: 'float', value: Infinity }],
+  [['-.inf', '-.Inf', '-.INF'], FLOAT, { type: 'float', value: -Infinity }],
+  [['<<'], MERGE, str('<<')],
+] as const) {
+  for (const text of texts) KNOWN_SCALARS.set(text, { tag, value });
+}
+
+/** go-yaml's resolveTable: what the first byte of a plain scalar hints it may be. */
+function hint(text: string): 'S' | 'D' | 'M' | '.' | undefined {
+  if (text === '') return 'M';
+  const first = text[0]!;
+  if (first === '+' || first === '-') return 'S';
+  if (first >= '0' && first <= '9') return 'D';
+  if ('yYnNtTfFoO~'.includes(first)) return 'M';
+  if (first === '.') return '.';
+  return undefined;
+}
+
+const DIGITS: Record<number, RegExp> = { 2: /^[01]+$/, 8: /^[0-7]+$/, 10: /^[0-9]+$/, 16: /^[0-9a-fA-F]+$/ };
+const PREFIX: Record<number, string> = { 2: '0b', 8: '0o', 10: '', 16: '0x' };
+
+/**
+ * Go's strconv.ParseInt(text, base, 64) (signed) or ParseUint (unsigned), base 0 meaning "by
+ * prefix" (0x, 0o, 0b, or a leading 0 for octal). The text holds no underscores here.
+ */
+function parseGoInteger(text: string, base: 0 | 2, signed: boolean): bigint | undefined {
+  let digits = text;
+  let negative = false;
+  if (signed && (digits[0] === '+' || digits[0] === '-')) {
+    negative = digits[0] === '-';
+    digits = digits.slice(1);
+  }
+  let radix = base === 0 ? 10 : base;
+  if (base === 0 && digits[0] === '0') {
+    const prefix = digits[1]?.toLowerCase();
+    if (digits.length >= 3 && (prefix === 'b' || prefix === 'o' || prefix === 'x')) {
+      radix = prefix === 'b' ? 2 : prefix === 'o' ? 8 : 16;
+      digits = digits.slice(2);
+    } else {
+      radix = 8;
+      digits = digits.slice(1);
+      if (digits === '') return 0n;
+    }
+  }
+  if (!DIGITS[radix]!.test(digits)) return undefined;
+  const magnitude = BigInt(`${PREFIX[radix]}${digits}`);
+  const value = negative ? -magnitude : magnitude;
+  if (signed ? value < INT64_MIN || value > INT64_MAX : value > UINT64_MAX) return undefined;
+  return value;
+}
+
+/** Go's strconv.ParseFloat(text, 64) for a decimal text, or undefined where it fails (overflow too). */
+function parseGoFloat(text: string): number | undefined {
+  // Digits, one point, an exponent; underscores only between digits (Go's underscoreOK).
+  if (!/^[-+]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9_]+)?$/.test(text) || /(?:^|[^0-9])_|_(?:[^0-9]|$)/.test(text)) return undefined;
+  const value = Number(text.replace(/_/g, ''));
+  return Number.isFinite(value) ? value : undefined;
+}
+
+const YAML_STYLE_FLOAT = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/;
+
+/** go-yaml v2's resolve(tag, in), for the tags it resolves. */
+function resolveScalar(tag: string, text: string): { tag: string; value: GoScalar } {
+  const kind = hint(text);
+  if (kind !== undefined && tag !== STR && tag !== BINARY) {
+    const known = KNOWN_SCALARS.get(text);
+    if (known) return known;
+    if (kind === '.') {
+      const float = parseGoFloat(text);
+      if (float !== undefined) return { tag: FLOAT, value: { type: 'float', value: float } };
+    } else if (kind === 'D' || kind === 'S') {
+      // A timestamp is tried first, but go-yaml hands an untagged one back as its text, which is
+      // what the rest makes of it too (no timestamp is a number); !!timestamp is refused earlier.
+      const plain = text.replace(/_/g, '');
+      const int = parseGoInteger(plain, 0, true) ?? parseGoInteger(plain, 0, false);
+      if (int !== undefined) return { tag: INT, value: { type: 'int', value: int } };
+      if (YAML_STYLE_FLOAT.test(plain)) {
+        const float = parseGoFloat(plain);
+        if (float !== undefined) return { tag: FLOAT, value: { type: 'float', value: float } };
+      }
+      const binary = plain.startsWith('0b')
+        ? (parseGoInteger(plain.slice(2), 2, true) ?? parseGoInteger(plain.slice(2), 2, false))
+        : plain.startsWith('-0b')
+          ? parseGoInteger(`-${plain.slice(3)}`, 2, true)
+          : undefined;
+      if (binary !== undefined) return { tag: INT, value: { type: 'int', value: binary } };
+    }
+  }
+  return { tag: STR, value: str(text) };
+}
+
+function shortTag(tag: string): string {
+  return tag.startsWith(YAML_TAG) ? `!!${tag.slice(YAML_TAG.length)}` : tag;
+}
+
+/** The tags go-yaml resolves a scalar by; any other tag leaves it a string. */
+const RESOLVED_TAGS = new Set(['', STR, BOOL, INT, FLOAT, NULL, TIMESTAMP]);
+
+/** What go-yaml decodes a scalar node to (decoder.scalar into an interface{}). */
+function scalarValue(node: Scalar): GoScalar {
+  const tag = node.tag ?? '';
+  const text = node.source ?? String(node.value);
+  // go-yaml's "implicit": a plain scalar without a tag, or any scalar with the non-specific `!`.
+  const implicit = (tag === '' && node.type === Scalar.PLAIN) || tag === '!';
+  if (tag === '' && !implicit) return str(text);
+  if (tag === BINARY) throw new KubectlYamlError('a !!binary scalar: write the text it stands for instead', node);
+  if (tag === TIMESTAMP) throw new KubectlYamlError('a !!timestamp tag: write the time as a string', node);
+  if (!RESOLVED_TAGS.has(tag)) return str(text);
+  const resolved = resolveScalar(tag, text);
+  if (tag === '' || tag === STR || tag === resolved.tag) return resolved.value;
+  // go-yaml turns an int (not a uint64) into a float for !!float.
+  if (tag === FLOAT && resolved.value.type === 'int' && resolved.value.value >= INT64_MIN && resolved.value.value <= INT64_MAX) {
+    return { type: 'float', value: Number(resolved.value.value) };
+  }
+  throw new KubectlYamlError(`kubectl cannot decode ${shortTag(resolved.tag)} \`${text}\` as a ${shortTag(tag)}`, node);
+}
+
+/** A `<<` key go-yaml merges at: plain (or `!`-tagged), or tagged !!merge, in any style. */
+function isGoMergeKey(key: unknown): key is Scalar {
+  if (!isScalar(key) || (key.source ?? key.value) !== '<<') return false;
+  return key.tag === MERGE || key.tag === '!' || (key.tag === undefined && key.type === Scalar.PLAIN);
+}
+
+/** Strings kubectl would write otherwise: a lone surrogate (go-yaml refuses one, Go's JSON replaces it). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** A mapping key as kubectl writes it in JSON, and its Go identity (`1` and `"1"` are two Go keys). */
+export function keyOf(key: unknown, at: Pair): { name: string; identity: string } {
+  if (isAlias(key)) throw new KubectlYamlError('an alias as a mapping key; write the key out', at);
+  if (key === null || key === undefined) throw new KubectlYamlError('a mapping key that is empty (null): kubectl cannot write it as JSON', at);
+  if (!isScalar(key)) throw new KubectlYamlError('a mapping or sequence as a mapping key: kubectl cannot decode it', at);
+  const value = scalarValue(key);
+  switch (value.type) {
+    case 'str':
+      if (LONE_SURROGATE.test(value.value)) throw new KubectlYamlError('a lone surrogate (\\uD800-\\uDFFF) in a key: kubectl cannot read it', at);
+      return { name: value.value, identity: `str:${value.value}` };
+    case 'bool':
+      return { name: String(value.value), identity: `bool:${value.value}` };
+    case 'int':
+      if (value.value > INT64_MAX) throw new KubectlYamlError(`a mapping key ${value.value} beyond int64: kubectl cannot write it as JSON`, at);
+      return { name: value.value.toString(), identity: `int:${value.value}` };
+    case 'float':
+      // sigs.k8s.io/yaml writes such a key in float32 notation (100000000.0 as 1e+08): not emulated.
+      throw new KubectlYamlError(`a mapping key that kubectl reads as the number ${key.source ?? ''} (a float), which it writes in its own notation; quote it`, at);
+    case 'null':
+      throw new KubectlYamlError('a mapping key that is null: kubectl cannot write it as JSON', at);
+  }
+}
+
+export interface DecodeOptions {
+  /** How many aliases one document may expand (nested ones counted): a bound against "billion laughs". */
+  maxAliasCount: number;
+}
+
+interface Entry {
+  identity: string;
+  value: unknown;
+}
+
+/** Decodes documents as kubectl does; one per document, since aliases resolve within one. */
+export class KubectlDecoder {
+  /** Anchored nodes and aliases in document order: an alias names the last anchor before it. */
+  private readonly anchorsAndAliases: Node[] = [];
+  /** Nodes being decoded through aliases, to refuse an alias inside its own anchor. */
+  private readonly decoding = new Set<Node>();
+  private aliasesLeft: number;
+
+  constructor(
+    private readonly doc: Document,
+    options: DecodeOptions,
+  ) {
+    this.aliasesLeft = options.maxAliasCount;
+    visit(doc, {
+      Node: (_key, node) => {
+        if (isAlias(node) || node.anchor !== undefined) this.anchorsAndAliases.push(node);
+      },
+    });
+  }
+
+  /** The document's value as JSON-shaped data, as kubectl would send it. */
+  value(): unknown {
+    return this.decode(this.doc.contents);
+  }
+
+  private anchored(alias: Alias): Node {
+    let found: Node | undefined;
+    for (const node of this.anchorsAndAliases) {
+      if (node === alias) break;
+      if (!isAlias(node) && node.anchor === alias.source) found = node;
+    }
+    if (!found) throw new KubectlYamlError(`unknown anchor '${alias.source}' referenced`, alias);
+    return found;
+  }
+
+  /** The node an alias stands for, counted against the bound and checked for an alias in its own anchor. */
+  private throughAlias<T>(alias: Alias, use: (node: Node) => T): T {
+    if (--this.aliasesLeft < 0) throw new KubectlYamlError('more aliases than this reader expands', alias);
+    const node = this.anchored(alias);
+    if (this.decoding.has(node)) throw new KubectlYamlError(`anchor '${alias.source}' value contains itself`, alias);
+    this.decoding.add(node);
+    try {
+      return use(node);
+    } finally {
+      this.decoding.delete(node);
+    }
+  }
+
+  private decode(node: unknown): unknown {
+    if (node === null || node === undefined) return null;
+    if (isAlias(node)) return this.throughAlias(node, (target) => this.decode(target));
+    if (isScalar(node)) return scalarJSON(node);
+    if (isMap(node)) {
+      checkCollectionTag(node, MAP);
+      return toObject(this.entries(node));
+    }
+    if (isSeq(node)) {
+      checkCollectionTag(node, SEQ);
+      return node.items.map((item) => this.decode(item));
+    }
+    // The yaml package puts bare pairs in a sequence only for !!pairs and !!omap, refused above.
+    throw new KubectlYamlError('a node this reader does not know', null);
+  }
+
+  private entries(map: { items: Pair[] }): Map<string, Entry> {
+    return this.pairEntries(map.items);
+  }
+
+  /**
+   * go-yaml's decoder.mapping: pairs applied in order into one Go map, the later writing over the
+   * earlier, a merge (`<<`) writing its map's pairs (for a sequence of maps, the last map first, so
+   * that the first wins). Two keys kubectl writes as one JSON key from different Go keys (`1` and
+   * `"1"`) are refused: which one kubectl keeps depends on Go's map order.
+   */
+  private pairEntries(pairs: Pair[]): Map<string, Entry> {
+    const out = new Map<string, Entry>();
+    const set = (name: string, entry: Entry, at: Pair) => {
+      const existing = out.get(name);
+      if (existing && existing.identity !== entry.identity) {
+        throw new KubectlYamlError(`two keys that kubectl writes as the same JSON key ${JSON.stringify(name)}; kubectl keeps either`, at);
+      }
+      out.set(name, entry);
+    };
+    const written = new Set<string>();
+    for (const pair of pairs) {
+      if (isGoMergeKey(pair.key)) {
+        for (const source of this.mergeSources(pair.value, pair)) {
+          for (const [name, entry] of source) set(name, entry, pair);
+        }
+        continue;
+      }
+      const key = keyOf(pair.key, pair);
+      // go-yaml keeps the later of two equal keys; this reader refuses them, as it always has.
+      if (written.has(key.name)) throw new KubectlYamlError(`the key ${JSON.stringify(key.name)} is written twice in one mapping`, pair);
+      written.add(key.name);
+      set(key.name, { identity: key.identity, value: this.decode(pair.value) }, pair);
+    }
+    return out;
+  }
+
+  /** The maps a merge writes, in the order go-yaml writes them. */
+  private mergeSources(value: unknown, at: Pair): Array<Map<string, Entry>> {
+    const wantMap = () => new KubectlYamlError('map merge requires map or sequence of maps as the value', at);
+    const sourceOf = (node: unknown): Map<string, Entry> => {
+      if (isMap(node)) {
+        checkCollectionTag(node, MAP);
+        return this.entries(node);
+      }
+      if (isAlias(node)) {
+        return this.throughAlias(node, (target) => {
+          if (!isMap(target)) throw wantMap();
+          checkCollectionTag(target, MAP);
+          return this.entries(target);
+        });
+      }
+      throw wantMap();
+    };
+    if (isSeq(value)) {
+      checkCollectionTag(value, SEQ);
+      return value.items.map(sourceOf).reverse();
+    }
+    return [sourceOf(value)];
+  }
+}
+
+/**
+ * Tags on a mapping or sequence: go-yaml ignores them, the yaml package builds other things for
+ * some (a Set for !!set, a Map for !!omap), so only the plain ones are taken.
+ */
+function checkCollectionTag(node: { tag?: string | undefined }, own: string): void {
+  const tag = node.tag;
+  if (tag === undefined || tag === own || tag === '!' || (tag.startsWith('!') && !tag.startsWith('!!'))) return;
+  throw new KubectlYamlError(`a ${shortTag(tag)} tag on a ${own === MAP ? 'mapping' : 'sequence'}: write it untagged`, node as Node);
+}
+
+/** A scalar as it comes out of kubectl's JSON. */
+function scalarJSON(node: Scalar): unknown {
+  const value = scalarValue(node);
+  switch (value.type) {
+    case 'null':
+      return null;
+    case 'bool':
+      return value.value;
+    case 'int':
+      // The apiserver's JSON, parsed by the webhook, rounds an int beyond 2^53 as Number() does.
+      return Number(value.value);
+    case 'float':
+      if (!Number.isFinite(value.value)) throw new KubectlYamlError(`${node.source ?? ''} is ${value.value} to kubectl, which JSON cannot hold: kubectl fails on it`, node);
+      // JSON -0 comes back from apimachinery as the integer 0.
+      return value.value === 0 ? 0 : value.value;
+    case 'str':
+      if (LONE_SURROGATE.test(value.value)) throw new KubectlYamlError('a lone surrogate (\\uD800-\\uDFFF) in a string: kubectl cannot read it', node);
+      return value.value;
+  }
+}
+
+function toObject(entries: Map<string, Entry>): Record<string, unknown> {
+  const object: Record<string, unknown> = {};
+  // defineProperty: a `__proto__` key stays a key, never the prototype.
+  for (const [name, entry] of entries) Object.defineProperty(object, name, { value: entry.value, enumerable: true, writable: true, configurable: true });
+  return object;
+}
