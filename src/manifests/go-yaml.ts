@@ -3,8 +3,10 @@
 // (documents, mappings, sequences, scalars and their styles, tags, anchors); this module decides what
 // each node is, as a port of go-yaml's resolve() and decoder, so that a scalar, a key or a merge
 // reads exactly as kubectl reads it, or is refused where kubectl fails or reads it in a way this
-// reader does not emulate (a float key, !!binary, ...).
-import { Scalar, isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type Node, type Pair } from 'yaml';
+// reader does not emulate (a float key, !!binary, ...). It also finds the spellings go-yaml's
+// scanner reads otherwise than the yaml package's (escapes, tabs, tags and anchor names, keys
+// over two lines).
+import { Lexer, Scalar, isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type Node, type Pair } from 'yaml';
 
 const YAML_TAG = 'tag:yaml.org,2002:';
 const STR = `${YAML_TAG}str`;
@@ -370,4 +372,200 @@ function toObject(entries: Map<string, Entry>): Record<string, unknown> {
   // defineProperty: a `__proto__` key stays a key, never the prototype.
   for (const [name, entry] of entries) Object.defineProperty(object, name, { value: entry.value, enumerable: true, writable: true, configurable: true });
   return object;
+}
+
+/** Escapes go-yaml reads in a double-quoted scalar: YAML 1.1's and `\'`. (YAML 1.2 adds `\/`, which it does not know.) */
+const GO_ESCAPES = new Set(['0', 'a', 'b', 't', '\t', 'n', 'v', 'f', 'r', 'e', ' ', '"', "'", '\\', 'N', '_', 'L', 'P', '\n', '\r']);
+const GO_CODE_ESCAPES: Record<string, number> = { x: 2, u: 4, U: 8 };
+
+/**
+ * Escapes in a double-quoted scalar's source that go-yaml fails on and the yaml package reads: `\/`,
+ * and a `\u` or `\U` code that is a surrogate (go-yaml takes no surrogate pair either) or beyond
+ * U+10FFFF. And an escaped line break followed by an empty line, which go-yaml folds as YAML says
+ * (`"x\`, an empty line, `y"` is "x\ny") and the yaml package otherwise ("x y").
+ */
+function checkEscapes(raw: string, node: Scalar): void {
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] !== '\\') continue;
+    const escape = raw[i + 1] ?? '';
+    if ((escape === '\n' || escape === '\r') && /^\r?\n[ \t]*\r?\n/.test(raw.slice(i + 1))) {
+      throw new KubectlYamlError('an escaped line break followed by an empty line, which YAML readers fold differently (kubectl keeps a line feed for the empty line); write \\n instead', node);
+    }
+    if (GO_ESCAPES.has(escape)) {
+      i++;
+      continue;
+    }
+    const length = GO_CODE_ESCAPES[escape];
+    if (length === undefined) throw new KubectlYamlError(`the escape \\${escape}, which kubectl's YAML parser does not know`, node);
+    const code = Number.parseInt(raw.slice(i + 2, i + 2 + length), 16);
+    if ((code >= 0xd800 && code <= 0xdfff) || code > 0x10ffff) {
+      throw new KubectlYamlError(`the escape ${raw.slice(i, i + 2 + length)}, which kubectl's YAML parser refuses (a surrogate, or beyond U+10FFFF)`, node);
+    }
+    i += 1 + length;
+  }
+}
+
+/** Where a block scalar's content lies in the source: the lines after its header. */
+export interface BlockScalarSpan {
+  start: number;
+  end: number;
+}
+
+/**
+ * A plain scalar in a flow collection that go-yaml (YAML 1.1) ends elsewhere than the yaml package
+ * (YAML 1.2): to go-yaml a `?` or `:` that starts it is an indicator and a `?` in it ends it, and a
+ * `:` followed by `,` `[` `]` `{` or `}` is part of it (`[a:]` is the string "a:" to kubectl and a
+ * pair to the yaml package).
+ */
+function checkFlowPlainScalar(raw: string, after: string, node: Scalar): void {
+  if (/^[?:]|\?/.test(raw) || /^[ \t]*:[,[\]{}]/.test(after)) {
+    throw new KubectlYamlError(`the unquoted ${JSON.stringify(raw)} in a flow collection, which kubectl's YAML 1.1 parser splits elsewhere; quote it`, node);
+  }
+}
+
+/**
+ * Checks the scalars' spellings that go-yaml reads otherwise (double-quoted escapes, plain scalars
+ * in flow collections), and returns where the block scalars' content lies, for checkTabs.
+ */
+export function checkScalarSources(doc: Document, source: string): BlockScalarSpan[] {
+  const spans: BlockScalarSpan[] = [];
+  visit(doc, {
+    Scalar(_key, node, path) {
+      const range = node.range;
+      if (!range) return;
+      const inFlow = path.some((parent) => (isMap(parent) || isSeq(parent)) && parent.flow === true);
+      if (node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE) {
+        if (node.type === Scalar.QUOTE_DOUBLE) checkEscapes(source.slice(range[0], range[1]), node);
+        // The yaml package lets some text follow a closing quote that go-yaml fails on (`'a'x`).
+        const after = source.slice(range[1], range[1] + 2);
+        if (!/^(?:$|[ \t\r\n,\]}])/.test(after) && !(after.startsWith(':') && (inFlow || /^:(?:$|[ \t\r\n])/.test(after)))) {
+          throw new KubectlYamlError(`${JSON.stringify(after[0])} right after a closing quote, which kubectl fails on`, node);
+        }
+      } else if (node.type === Scalar.PLAIN && inFlow) {
+        checkFlowPlainScalar(source.slice(range[0], range[1]), /^[ \t]*:?.?/.exec(source.slice(range[1], range[1] + 100))![0], node);
+      } else if (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) {
+        const lineEnd = source.indexOf('\n', range[0]);
+        if (lineEnd !== -1 && lineEnd < range[1]) spans.push({ start: lineEnd + 1, end: range[1] });
+        // With an indentation indicator, go-yaml keeps a line of blanks past the indentation as
+        // content (`|2` over a last line of five spaces ends in "   \n"), the yaml package drops it.
+        const header = source.slice(range[0], lineEnd === -1 ? undefined : lineEnd);
+        // The yaml package reads on past text after a header (`| {`), which go-yaml fails on.
+        if (!/^[|>](?:[1-9][-+]?|[-+][1-9]?)?(?:[ \t]+(?:#.*)?)?\r?$/.test(header)) {
+          throw new KubectlYamlError(`the block scalar header ${JSON.stringify(header.replace(/\r$/, ''))}, which kubectl fails on; put only a comment after | or >`, node);
+        }
+        if (lineEnd !== -1 && /^[|>][-+]?[1-9]/.test(header)) {
+          const lines = source.slice(lineEnd + 1, range[1]) + /^(?:[ \t]*\r?\n)*/.exec(source.slice(range[1]))![0];
+          if (/^[ \t]+\r?$/m.test(lines)) {
+            throw new KubectlYamlError('a block scalar with an indentation indicator and a line of nothing but blanks, which YAML readers read differently; empty the line', node);
+          }
+        }
+      }
+    },
+  });
+  return spans;
+}
+
+/** A line's leading blanks, with the block indicators (`-`, `?`, `:`) among them. */
+const LINE_PREFIX = /^(?:[ \t]|[-?:](?=[ \t]|$))*/;
+
+/**
+ * Tabs where go-yaml fails and the yaml package reads on: in a line's indentation, after a block
+ * indicator (`-\tx`), or in a block scalar before its content's indentation. Refused outside block
+ * scalars wherever they lead a line (go-yaml takes some of these, in flow collections and quoted
+ * scalars); inside one, a tab past the indentation of its first line is content, as to go-yaml.
+ */
+export function checkTabs(source: string, blockScalars: BlockScalarSpan[]): { index: number; message: string } | undefined {
+  if (!source.includes('\t')) return undefined;
+  let span = 0;
+  let contentIndent: number | undefined;
+  for (let start = 0; start < source.length; ) {
+    const newline = source.indexOf('\n', start);
+    const end = newline === -1 ? source.length : newline;
+    const line = source.slice(start, end);
+    while (span < blockScalars.length && blockScalars[span]!.end <= start) {
+      span++;
+      contentIndent = undefined;
+    }
+    const inBlock = span < blockScalars.length && blockScalars[span]!.start <= start;
+    if (inBlock) {
+      const leading = /^[ \t]*/.exec(line)![0];
+      const blank = leading.length === line.replace(/\r$/, '').length;
+      const tab = leading.indexOf('\t');
+      if (tab !== -1 && (contentIndent === undefined || tab < contentIndent)) {
+        return { index: start + tab, message: 'a tab in the indentation of a block scalar, which kubectl fails on; indent with spaces' };
+      }
+      if (contentIndent === undefined && !blank) contentIndent = leading.length;
+    } else if (LINE_PREFIX.exec(line)![0].includes('\t')) {
+      return { index: start + line.indexOf('\t'), message: 'a tab that starts a line or follows a block indicator (- ? :), which kubectl fails on or reads otherwise; use spaces' };
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/** The characters go-yaml takes in a tag (scan_tag_handle and scan_tag_uri, without % escapes). */
+const GO_TAG = /^!(?:<[\w\-;/?:@&=+$,.!~*'()[\]]+>|(?:[\w-]*!)?[\w\-;/?:@&=+$,.!~*'()[\]]*)$/;
+/** The characters go-yaml takes in an anchor or alias name (scan_anchor). */
+const GO_ANCHOR = /^[\w-]+$/;
+/** Tokens of the yaml package's lexer that stand for no source text. */
+const CONTROL_TOKENS = new Set(['\x02', '\x18', '\x1f']);
+const BLANK_OR_END = /^(?:[ \t\r\n]|$)/;
+
+/**
+ * Tags, anchors and aliases that end elsewhere for go-yaml than for the yaml package. go-yaml
+ * reads `,`, `[` and `]` as part of a tag (`[!t, x]` is one tagged item to it, two to the yaml
+ * package) and ends an anchor name at the first character that is not a letter, digit, `_` or
+ * `-` (the yaml package reads `*a:` as the alias `a:`). Each is taken only where both end it at
+ * the same place: a tag followed by a blank, a name followed by a blank, `,`, `]` or `}`.
+ */
+export function checkTagsAndAnchors(source: string): { index: number; message: string } | undefined {
+  if (!/[!&*]/.test(source)) return undefined;
+  let offset = 0;
+  for (const token of new Lexer().lex(source)) {
+    if (CONTROL_TOKENS.has(token)) continue;
+    const next = source.slice(offset + token.length, offset + token.length + 1);
+    if (token.startsWith('!') && (!GO_TAG.test(token) || !BLANK_OR_END.test(next))) {
+      return { index: offset, message: `the tag ${JSON.stringify(token + next)}: kubectl's YAML parser ends tags elsewhere (it takes , [ and ] in one); put a space after the tag` };
+    }
+    if ((token.startsWith('&') || token.startsWith('*')) && (!GO_ANCHOR.test(token.slice(1)) || !(BLANK_OR_END.test(next) || next === ',' || next === ']' || next === '}'))) {
+      return { index: offset, message: `the anchor or alias ${JSON.stringify(token + next)}: kubectl's YAML parser takes only letters, digits, _ and - in its name; rename it` };
+    }
+    offset += token.length;
+  }
+  return undefined;
+}
+
+/** How far go-yaml looks for the `:` of an implicit key (libyaml's simple keys: 1024 characters). */
+const IMPLICIT_KEY_REACH = 1000;
+
+/** Before a key: `?` and blanks, and the key's tags and anchors, on its line. */
+const EXPLICIT_KEY = /(?:^|[\s,[{])\?[ \t]+(?:[!&]\S*[ \t]+)*$/;
+
+/**
+ * Implicit keys go-yaml does not take as keys: one spread over two lines, or with its `:` on the
+ * next (the yaml package takes `{a\n b: c}` as the key "a b"), or longer than go-yaml looks back
+ * for its `:`. Keys written with `?` are not held to this (a block scalar key always is one).
+ */
+export function checkImplicitKeys(doc: Document, source: string): { index: number; message: string } | undefined {
+  let found: { index: number; message: string } | undefined;
+  visit(doc, {
+    Pair(_key, pair, path) {
+      const key = pair.key as Node | null;
+      if (!key?.range || (isScalar(key) && (key.type === Scalar.BLOCK_LITERAL || key.type === Scalar.BLOCK_FOLDED))) return;
+      const lineStart = source.lastIndexOf('\n', key.range[0] - 1) + 1;
+      if (EXPLICIT_KEY.test(source.slice(lineStart, key.range[0]))) return;
+      const indicator = /^\s*:/.exec(source.slice(key.range[1], key.range[1] + IMPLICIT_KEY_REACH));
+      if (!indicator) return;
+      const colon = key.range[1] + indicator[0].length - 1;
+      // In a flow collection the key starts at its tag or anchor, which may stand on a line above.
+      const inFlow = path.some((parent) => (isMap(parent) || isSeq(parent)) && parent.flow === true);
+      const properties = inFlow ? (/(?:[!&][^\s,[\]{}]*\s+)+$/.exec(source.slice(Math.max(0, key.range[0] - IMPLICIT_KEY_REACH), key.range[0]))?.[0] ?? '') : '';
+      if (properties.includes('\n') || source.slice(key.range[0], colon).includes('\n') || colon - key.range[0] > IMPLICIT_KEY_REACH) {
+        found = { index: key.range[0], message: 'a key over more than one line or longer than 1000 characters, which kubectl does not read as a key; write it on one line, or after ?' };
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
 }

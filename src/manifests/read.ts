@@ -8,7 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { LineCounter, Scalar, isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, visit, type Document, type Node, type Pair, type Tags } from 'yaml';
-import { KubectlDecoder, KubectlYamlError, keyOf } from './go-yaml.js';
+import { KubectlDecoder, KubectlYamlError, checkImplicitKeys, checkScalarSources, checkTabs, checkTagsAndAnchors, keyOf, type BlockScalarSpan } from './go-yaml.js';
 import type { KubernetesObject } from '../admission/types.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 
@@ -251,6 +251,7 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
     if (error) throw parseError(`${file}: ${error.message.split('\n')[0]}`, error);
     return out;
   }
+  const blockScalars: BlockScalarSpan[] = [];
   documents.forEach((doc, index) => {
     const document = index + 1;
     const start = doc.contents?.range?.[0] ?? doc.range[0];
@@ -260,9 +261,12 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
       const errorLine = lineCounter.linePos(error.pos[0]).line;
       throw parseError(`${where(file, document, errorLine)}: ${error.message.split('\n')[0]}`, error);
     }
-    if (doc.contents === null) return;
     let value: unknown;
     try {
+      blockScalars.push(...checkScalarSources(doc, source));
+      const key = checkImplicitKeys(doc, source);
+      if (key) throw parseError(`${where(file, document, lineCounter.linePos(key.index).line)}: ${key.message}`);
+      if (doc.contents === null) return;
       refuseMergeOverEarlierKey(doc, lineCounter, file, document);
       value = new KubectlDecoder(doc, { maxAliasCount: MAX_ALIAS_COUNT }).value();
     } catch (err) {
@@ -277,6 +281,8 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
     if (value === null) return;
     collect(value, { file, document, line }, out);
   });
+  const spelling = checkTabs(source, blockScalars) ?? checkTagsAndAnchors(source);
+  if (spelling) throw parseError(`${file} (line ${lineAt(source, spelling.index)}): ${spelling.message}`);
   return out;
 }
 

@@ -193,6 +193,10 @@ describe('parseManifests reads YAML as kubectl does, or refuses it', () => {
     expect(read!.m).toEqual({ true: 'a', 16: 'b', 511: 'c', '2024-01-01': 'd' });
   });
 
+  it('reads a tab past a block scalar\'s indentation as content (a Makefile in a ConfigMap)', () => {
+    expect(object('v: |\n  all:\n  \techo hi\n')[0]!.v).toBe('all:\n\techo hi\n');
+  });
+
   it.each([
     // kubectl writes a float key in float32 notation: `.inf` stays `.inf`, 100000000.0 becomes 1e+08.
     ['a float key', 'm: {.inf: a}\n', 'a mapping key that kubectl reads as the number .inf (a float)'],
@@ -208,6 +212,29 @@ describe('parseManifests reads YAML as kubectl does, or refuses it', () => {
     // kubectl ignores the tag ([{b: c}]); the yaml package builds an empty map.
     ['!!omap on a sequence', 'v: !!omap [{b: c}]\n', 'a !!omap tag on a sequence'],
     ['an alias inside its own anchor (kubectl fails)', 'v: &x [*x]\n', "anchor 'x' value contains itself"],
+    // kubectl (go-yaml) reads `!t,` as one tag: one item, not two.
+    ['a tag followed by a comma', 'v: [!t, x]\n', 'the tag "!t,"'],
+    ['an anchor name with a dot (kubectl fails)', 'v: &a.b x\n', 'the anchor or alias "&a.b "'],
+    ['the escape \\/ (kubectl fails)', 'v: "a\\/b"\n', 'the escape \\/'],
+    ['a surrogate pair written as two escapes (kubectl fails)', 'v: "\\ud83d\\ude00"\n', 'the escape \\ud83d'],
+    // kubectl reads "x\ny" (the empty line is a line feed), the yaml package "x y".
+    ['an escaped line break followed by an empty line', 'v: "x\\\n\n  y"\n', 'an escaped line break followed by an empty line'],
+    ['a tab after a sequence dash (kubectl fails)', 'v:\n-\tx\n', 'a tab that starts a line or follows a block indicator'],
+    ['a tab before a comment (kubectl fails)', 'v:\n  a: b\n\t# c\n', 'a tab that starts a line or follows a block indicator'],
+    ['a tab in a block scalar\'s indentation (kubectl fails)', 'v: |\n \tx\n', 'a tab in the indentation of a block scalar'],
+    ['a key over two lines (kubectl fails)', 'v: {a\n  b: c}\n', 'a key over more than one line or longer than 1000 characters'],
+    ['a key of 1100 characters (kubectl fails)', `v: {${'k'.repeat(1100)}: c}\n`, 'a key over more than one line or longer than 1000 characters'],
+    // In a flow collection YAML 1.1 ends a plain scalar at `?` and takes `:` before `]` into it.
+    ['a plain scalar ending in : in a flow sequence (the string "a:" to kubectl)', 'v: [a:]\n', 'the unquoted "a" in a flow collection'],
+    ['a plain scalar, a blank and : in a flow mapping (the key "y :" to kubectl)', 'v: {y :}\n', 'the unquoted "y" in a flow collection'],
+    ['a ? in a plain scalar in a flow sequence (kubectl fails)', 'v: [a?b]\n', 'the unquoted "a?b" in a flow collection'],
+    ['a plain scalar starting with ? in a flow mapping (an explicit key to kubectl)', 'v: {?x}\n', 'the unquoted "?x" in a flow collection'],
+    ['a key with its : on the next line (kubectl fails)', 'y\n : v\n', 'a key over more than one line'],
+    ['a key in a flow mapping with its tag on the line above (kubectl fails)', 'v: {!\n -: x, y: z}\n', 'a key over more than one line'],
+    ['text after a block scalar header (kubectl fails)', '? | {\n: v\n', 'the block scalar header "| {"'],
+    ['text right after a closing quote (kubectl fails)', 'v:\n  ? \'e}\'-]]\n', '"-" right after a closing quote'],
+    // kubectl reads "x\n   \n" (the spaces past the indentation of 2), the yaml package "x\n".
+    ['a block scalar with an indentation indicator ending in a line of spaces', 'v: |2\n  x\n     \n', 'a block scalar with an indentation indicator and a line of nothing but blanks'],
   ])('refuses %s', (_what, text, reason) => {
     expect(() => object(text)).toThrow(reason);
   });
