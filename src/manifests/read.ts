@@ -18,8 +18,6 @@ export const STDIN = '-';
 export const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'] as const;
 /** YAML aliases a document may expand (a bound against "billion laughs" documents). */
 export const MAX_ALIAS_COUNT = 100;
-/** How deep Lists may nest inside Lists. */
-const MAX_LIST_DEPTH = 4;
 
 /** One object from a manifest, and where it was found. */
 export interface ManifestDocument {
@@ -84,28 +82,97 @@ function parseError(message: string, cause?: unknown): TollgateError {
  * Adds one parsed document (or, for a list, each of its items) to `out`. kubectl reads any object
  * with an `items` member as a list, whatever its kind (apimachinery's unstructured decoding), and
  * applies the items, not the object: an item with neither apiVersion nor kind takes the list's
- * apiVersion and its kind without the `List` suffix (a `Pod` with `items` applies Pods).
+ * apiVersion and its kind without the `List` suffix (a `Pod` with `items` applies Pods). An item
+ * that is a list in turn fails kubectl (its flattening finds no Items field), so it is refused.
  */
-function collect(value: unknown, at: Omit<ManifestDocument, 'object'>, out: ManifestDocument[], depth = 0): void {
+function collect(value: unknown, at: Omit<ManifestDocument, 'object'>, out: ManifestDocument[], inList = false): void {
   const place = where(at.file, at.document, at.line, at.item);
   if (!isRecord(value)) throw parseError(`${place}: is ${describeType(value)}, not a Kubernetes object`);
   const { apiVersion, kind, items } = value;
   if (typeof apiVersion !== 'string' || apiVersion === '' || typeof kind !== 'string' || kind === '') {
     throw parseError(`${place}: a Kubernetes object needs apiVersion and kind`);
   }
+  // apimachinery finds no kind at all in an object whose apiVersion has two slashes or more.
+  if (apiVersion.split('/').length > 2) throw parseError(`${place}: apiVersion ${JSON.stringify(apiVersion)} is not group/version, and kubectl fails on it`);
   if (kind === 'List' || Object.hasOwn(value, 'items')) {
     if (!Array.isArray(items)) {
       throw parseError(items === undefined ? `${place}: a ${kind} needs an items list` : `${place}: items is ${describeType(items)}; kubectl reads an object with items (a ${kind} here) as a list of them`);
     }
-    if (depth >= MAX_LIST_DEPTH) throw parseError(`${place}: Lists nested more than ${MAX_LIST_DEPTH} deep`);
+    if (inList) throw parseError(`${place}: a list (an object with items) inside a list, which kubectl fails on`);
     const itemKind = kind.endsWith('List') ? kind.slice(0, -'List'.length) : kind;
     items.forEach((item, index) => {
       const untyped = isRecord(item) && !item.apiVersion && !item.kind && itemKind !== '';
-      collect(untyped ? { ...item, apiVersion, kind: itemKind } : item, { ...at, item: at.item ?? index }, out, depth + 1);
+      collect(untyped ? { ...item, apiVersion, kind: itemKind } : item, { ...at, item: index }, out, true);
     });
     return;
   }
   out.push({ ...at, object: value as KubernetesObject });
+}
+
+/** RFC 3339 times that Go's time.Parse surely takes (kubectl checks metadata times with it). */
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+function isGoTime(value: unknown): boolean {
+  if (value === null) return true;
+  const match = typeof value === 'string' ? RFC3339.exec(value) : null;
+  if (!match) return false;
+  const [year, month, day, hour, minute, second, zoneHour, zoneMinute] = match.slice(1).map((part) => Number(part ?? 0)) as [number, number, number, number, number, number, number, number];
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return month >= 1 && month <= 12 && day >= 1 && day <= days && hour < 24 && minute < 60 && second < 60 && zoneHour < 24 && zoneMinute < 60;
+}
+
+const isGoString = (value: unknown) => value === null || typeof value === 'string';
+const isGoBool = (value: unknown) => value === null || typeof value === 'boolean';
+/** An int64 field: kubectl's JSON holds a whole number there, written without a point or exponent. */
+const isGoInt64 = (value: unknown) => value === null || (typeof value === 'number' && Number.isInteger(value) && Math.abs(value) < 2 ** 63);
+const isGoObject = (value: unknown): value is Record<string, unknown> | null => value === null || isRecord(value);
+
+function isGoArrayOf(value: unknown, element: (item: unknown) => boolean): boolean {
+  return value === null || (Array.isArray(value) && value.every(element));
+}
+
+function hasGoFields(value: unknown, fields: Record<string, (field: unknown) => boolean>): boolean {
+  return isGoObject(value) && (value === null || Object.entries(fields).every(([name, valid]) => !Object.hasOwn(value, name) || valid(value[name])));
+}
+
+/** ObjectMeta's fields with the Go types kubectl decodes them into (the others it ignores). */
+const OBJECT_META: Record<string, (field: unknown) => boolean> = {
+  name: isGoString,
+  clusterName: isGoString,
+  generateName: isGoString,
+  namespace: isGoString,
+  selfLink: isGoString,
+  uid: isGoString,
+  resourceVersion: isGoString,
+  generation: isGoInt64,
+  creationTimestamp: isGoTime,
+  deletionTimestamp: isGoTime,
+  deletionGracePeriodSeconds: isGoInt64,
+  labels: (labels) => isGoObject(labels) && (labels === null || Object.values(labels).every(isGoString)),
+  annotations: (annotations) => isGoObject(annotations) && (annotations === null || Object.values(annotations).every(isGoString)),
+  ownerReferences: (references) =>
+    isGoArrayOf(references, (reference) =>
+      hasGoFields(reference, { apiVersion: isGoString, kind: isGoString, name: isGoString, uid: isGoString, controller: isGoBool, blockOwnerDeletion: isGoBool }),
+    ),
+  finalizers: (finalizers) => isGoArrayOf(finalizers, isGoString),
+  managedFields: (entries) =>
+    isGoArrayOf(entries, (entry) =>
+      hasGoFields(entry, { manager: isGoString, operation: isGoString, apiVersion: isGoString, time: isGoTime, fieldsType: isGoString, subresource: isGoString }),
+    ),
+};
+
+/**
+ * kubectl decodes each document's apiVersion, kind and metadata into their Go types before it
+ * takes the document (cli-runtime's metadataValidatingDecoder), and fails on the document when
+ * one does not fit: `labels: {on: yes}` (a boolean label) is such a manifest. The items of a list
+ * are not checked there, so they are not here.
+ */
+function checkMetadata(value: unknown, place: string): void {
+  if (!isRecord(value)) return;
+  if (!isGoString(value.apiVersion) || !isGoString(value.kind)) return; // collect() refuses these
+  if (Object.hasOwn(value, 'metadata') && !hasGoFields(value.metadata, OBJECT_META)) {
+    throw parseError(`${place}: metadata does not fit the types kubectl decodes it into (labels and annotations are strings, times RFC 3339), so kubectl fails on the document`);
+  }
 }
 
 /**
@@ -209,6 +276,127 @@ function lineAt(text: string, offset: number): number {
   return line;
 }
 
+/** A UTF-16 surrogate on its own: JSON can escape one, go-yaml refuses one, Go's JSON makes it U+FFFD. */
+const LONE_SURROGATE = /\p{Cs}/u;
+/** JSON nesting taken: about what the yaml package follows in YAML, well within kubectl's 10000. */
+const MAX_JSON_DEPTH = 1000;
+
+/** Whether JSON text holds a number written with a point or an exponent (`1.0`, `1e3`). */
+function hasFractionOrExponent(json: string): boolean {
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i]!;
+    if (c === '"') {
+      for (i++; i < json.length && json[i] !== '"'; i++) if (json[i] === '\\') i++;
+    } else if ((c === '.' || c === 'e' || c === 'E') && /[0-9]/.test(json[i - 1] ?? '')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * What a JSON document holds that kubectl would read otherwise: a number beyond float64 (JSON.parse
+ * makes it Infinity, kubectl fails), a lone surrogate escape (kubectl makes it U+FFFD), and an
+ * int64 field of metadata written `1.0` (kubectl fails on it; JSON.parse makes it 1). The last is
+ * checked loosely: any such number in the text is refused when those fields are set.
+ */
+function checkJSONValue(value: unknown, source: string, place: string): void {
+  // A stack, not recursion: JSON.parse takes nesting deeper than the call stack (and than
+  // kubectl's JSON decoding, which stops at 10000 levels).
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  while (pending.length > 0) {
+    const [node, depth] = pending.pop()!;
+    if (typeof node === 'number' && !Number.isFinite(node)) throw parseError(`${place}: a number too large for kubectl's JSON decoding`);
+    if (typeof node === 'string' && LONE_SURROGATE.test(node)) throw parseError(`${place}: a lone surrogate escape (\\uD800-\\uDFFF), which kubectl reads as U+FFFD`);
+    if (depth > MAX_JSON_DEPTH) throw parseError(`${place}: nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (Array.isArray(node)) for (const item of node) pending.push([item, depth + 1]);
+    else if (isRecord(node)) for (const [key, item] of Object.entries(node)) pending.push([key, depth], [item, depth + 1]);
+  }
+  const metadata = isRecord(value) && isRecord(value.metadata) ? value.metadata : undefined;
+  if (metadata && (typeof metadata.generation === 'number' || typeof metadata.deletionGracePeriodSeconds === 'number') && hasFractionOrExponent(source)) {
+    throw parseError(`${place}: metadata.generation or deletionGracePeriodSeconds beside a number written with a point or an exponent, which kubectl may fail on`);
+  }
+}
+
+/**
+ * Characters go-yaml refuses ("control characters are not allowed"): anything outside tab, LF, CR
+ * and the printable ranges. U+FEFF is a byte order mark to it at the start of a document only,
+ * where kubectl's splitting puts it elsewhere than the yaml package does, so it is refused past
+ * the first character too.
+ */
+const NOT_READ_BY_KUBECTL = /[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\u{10000}-\u{10ffff}]/u;
+
+/**
+ * Lines kubectl splits a YAML stream at: any line starting with `---` (it fails on one with more
+ * on it than a comment), where YAML ends a document only at `---` followed by a space, a tab or
+ * the line end. Taken as they are only where both agree: `---`, then blanks and a comment.
+ */
+const SEPARATOR_LINE = /^---.*$/gm;
+const PLAIN_SEPARATOR = /^---(?:[ \t]+(?:#.*)?)?\r?$/;
+
+/** Characters and lines that kubectl's splitting and parsing read otherwise, or fail on. */
+function checkYamlText(source: string, file: string): void {
+  const refuse = (index: number, why: string) => {
+    throw parseError(`${file} (line ${lineAt(source, index)}): ${why}`);
+  };
+  const oneSidedBreak = ONE_SIDED_BREAK.exec(source);
+  if (oneSidedBreak) {
+    const code = `U+${oneSidedBreak[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    refuse(
+      oneSidedBreak.index,
+      `${code}${code === 'U+000D' ? ' without a line feed' : ''} is a line break to kubectl's YAML reading and not to this one, so the two would read different objects; remove it, or write it escaped in a double-quoted string`,
+    );
+  }
+  const unread = NOT_READ_BY_KUBECTL.exec(source);
+  if (unread) {
+    const code = `U+${unread[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    refuse(unread.index, `${code} is a character kubectl's YAML reading refuses or reads otherwise; remove it, or write it escaped in a double-quoted string`);
+  }
+  for (const line of source.matchAll(SEPARATOR_LINE)) {
+    if (!PLAIN_SEPARATOR.test(line[0])) {
+      refuse(line.index, `${JSON.stringify(line[0].replace(/\r$/, ''))}: kubectl splits documents at every line starting with ---, and fails on one that holds more than a comment; put the content on the next line`);
+    }
+  }
+  const directive = /^%/m.exec(source);
+  if (directive) refuse(directive.index, 'a directive (%YAML, %TAG, ...): kubectl fails on it; remove it');
+}
+
+/** A document's contents when it has none: nothing, or an empty plain scalar without a tag or anchor. */
+function isEmptyNode(node: unknown): boolean {
+  return node === null || (isScalar(node) && node.source === '' && node.tag === undefined && node.anchor === undefined && node.type === Scalar.PLAIN);
+}
+
+/**
+ * kubectl reads a stream that starts with a JSON object as JSON up to that object's end, and the
+ * rest as YAML from there; the yaml package reads it all as YAML, the object as a flow mapping that
+ * the first document goes on after. The two agree when a `---` line follows the object.
+ */
+function checkLeadingJSON(source: string, file: string): void {
+  const begin = source.search(/\S/);
+  if (source[begin] !== '{') return;
+  let depth = 0;
+  let end = -1;
+  for (let i = begin; i < source.length && end === -1; i++) {
+    const c = source[i];
+    if (c === '"') {
+      for (i++; i < source.length && source[i] !== '"'; i++) if (source[i] === '\\') i++;
+    } else if (c === '{' || c === '[') depth++;
+    else if ((c === '}' || c === ']') && --depth === 0) end = i + 1;
+  }
+  if (end === -1) return;
+  let value: unknown;
+  try {
+    value = JSON.parse(source.slice(0, end));
+  } catch {
+    return; // not JSON: kubectl reads the stream as YAML from its start, as this reader does
+  }
+  if (!/^[ \t]*\r?\n---(?:[ \t]+(?:#.*)?)?\r?(?:\n|$)/.test(source.slice(end))) {
+    throw parseError(`${file} (line ${lineAt(source, end)}): a JSON object followed by more YAML: kubectl reads the object as JSON and what follows as YAML from there; put a --- line after it`);
+  }
+  // Read as YAML here, the object must not hold what kubectl's JSON reading of it takes otherwise.
+  checkJSONValue(value, source.slice(0, end), where(file, 1, 1));
+}
+
 /**
  * Parses one file's text into its objects. JSON text (it starts with `{` or `[`) is read as
  * JSON, as kubectl does; anything else as a YAML stream. Empty documents are skipped.
@@ -226,6 +414,9 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
       failure = err;
     }
     if (failure === undefined) {
+      const place = where(file, 1, 1);
+      checkJSONValue(value, source, place);
+      checkMetadata(value, place);
       collect(value, { file, document: 1, line: 1 }, out);
       return out;
     }
@@ -237,13 +428,8 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
     // Not JSON after all: a YAML flow mapping such as `{a: b}` also starts with `{`.
   }
 
-  const oneSidedBreak = ONE_SIDED_BREAK.exec(source);
-  if (oneSidedBreak) {
-    const code = `U+${oneSidedBreak[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
-    throw parseError(
-      `${file} (line ${lineAt(source, oneSidedBreak.index)}): ${code}${code === 'U+000D' ? ' without a line feed' : ''} is a line break to kubectl's YAML reading and not to this one, so the two would read different objects; remove it, or write it escaped in a double-quoted string`,
-    );
-  }
+  checkYamlText(source, file);
+  checkLeadingJSON(source, file);
   const lineCounter = new LineCounter();
   const documents = parseAllDocuments(source, { ...KUBECTL_YAML, lineCounter });
   if ('empty' in documents) {
@@ -252,7 +438,7 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
     return out;
   }
   const blockScalars: BlockScalarSpan[] = [];
-  documents.forEach((doc, index) => {
+  const values = documents.map((doc, index) => {
     const document = index + 1;
     const start = doc.contents?.range?.[0] ?? doc.range[0];
     const line = lineCounter.linePos(start).line;
@@ -261,35 +447,61 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
       const errorLine = lineCounter.linePos(error.pos[0]).line;
       throw parseError(`${where(file, document, errorLine)}: ${error.message.split('\n')[0]}`, error);
     }
-    let value: unknown;
+    // After `...` YAML starts a document without `---`; kubectl's parser reads one document per
+    // `---` and drops whatever follows the `...`.
+    if (index > 0 && doc.directives.docStart !== true) {
+      throw parseError(`${where(file, document, line)}: a document after ... without ---, which kubectl ignores; start it with ---`);
+    }
+    // kubectl's parser fails on a `...` that ends no document.
+    if (doc.directives.docEnd && isEmptyNode(doc.contents)) throw parseError(`${where(file, document, line)}: ... ending an empty document, which kubectl fails on`);
+    const at = (err: KubectlYamlError) => {
+      const node = isPair(err.node) ? ((err.node.key ?? err.node.value) as Node | null) : err.node;
+      const offset = node?.range?.[0];
+      return where(file, document, offset === undefined ? line : lineCounter.linePos(offset).line);
+    };
     try {
       blockScalars.push(...checkScalarSources(doc, source));
       const key = checkImplicitKeys(doc, source);
       if (key) throw parseError(`${where(file, document, lineCounter.linePos(key.index).line)}: ${key.message}`);
-      if (doc.contents === null) return;
+      if (doc.contents === null) return { document, line, value: null };
       refuseMergeOverEarlierKey(doc, lineCounter, file, document);
-      value = new KubectlDecoder(doc, { maxAliasCount: MAX_ALIAS_COUNT }).value();
+      return { document, line, value: new KubectlDecoder(doc, { maxAliasCount: MAX_ALIAS_COUNT }).value() };
     } catch (err) {
       // The yaml package reports nesting deeper than the call stack as a document error; the
       // checks and the decoding here meet it as a RangeError.
       if (err instanceof RangeError) throw parseError(`${where(file, document, line)}: nested deeper than this reader follows`, err);
       if (!(err instanceof KubectlYamlError)) throw err;
-      const node = isPair(err.node) ? ((err.node.key ?? err.node.value) as Node | null) : err.node;
-      const offset = node?.range?.[0];
-      throw parseError(`${where(file, document, offset === undefined ? line : lineCounter.linePos(offset).line)}: ${err.message}`, err);
+      throw parseError(`${at(err)}: ${err.message}`, err);
     }
-    if (value === null) return;
-    collect(value, { file, document, line }, out);
   });
   const spelling = checkTabs(source, blockScalars) ?? checkTagsAndAnchors(source);
   if (spelling) throw parseError(`${file} (line ${lineAt(source, spelling.index)}): ${spelling.message}`);
+  for (const { document, line, value } of values) {
+    if (value === null) continue;
+    checkMetadata(value, where(file, document, line));
+    collect(value, { file, document, line }, out);
+  }
   return out;
 }
 
-async function readStream(stream: Readable): Promise<string> {
+async function readStream(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A manifest file's text. kubectl's parser fails on bytes that are not UTF-8 (decoding them with
+ * replacement characters would read something else); it reads UTF-16 with a byte order mark, which
+ * this reader does not, so that is refused too.
+ */
+export function decodeManifest(bytes: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (err) {
+    const utf16 = bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
+    throw parseError(`${file}: ${utf16 ? 'UTF-16, which this reader does not read; save it as UTF-8' : 'not UTF-8, which kubectl fails on'}`, err);
+  }
 }
 
 function readError(file: string, err: unknown): TollgateError {
@@ -339,7 +551,8 @@ export async function readManifests(inputs: readonly string[], options: ReadMani
       if (stdinRead) throw new TollgateError(ErrorCodes.TG_ERR_USAGE, '- (stdin) can be given only once');
       if (!options.stdin) throw new TollgateError(ErrorCodes.TG_ERR_USAGE, '- (stdin) is not available');
       stdinRead = true;
-      out.push(...parseManifests(await readStream(options.stdin).catch((err: unknown) => Promise.reject(readError(STDIN, err))), STDIN));
+      const bytes = await readStream(options.stdin).catch((err: unknown) => Promise.reject(readError(STDIN, err)));
+      out.push(...parseManifests(decodeManifest(bytes, STDIN), STDIN));
       continue;
     }
     let files: string[];
@@ -349,13 +562,13 @@ export async function readManifests(inputs: readonly string[], options: ReadMani
       throw err instanceof TollgateError ? err : readError(input, err);
     }
     for (const file of files) {
-      let text: string;
+      let bytes: Buffer;
       try {
-        text = await readFile(file, 'utf8');
+        bytes = await readFile(file);
       } catch (err) {
         throw readError(file, err);
       }
-      out.push(...parseManifests(text, file));
+      out.push(...parseManifests(decodeManifest(bytes, file), file));
     }
   }
   if (out.length === 0) throw new TollgateError(ErrorCodes.TG_ERR_MANIFEST_READ, `no Kubernetes objects found in ${inputs.join(', ')}`);

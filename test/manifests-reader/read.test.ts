@@ -65,9 +65,9 @@ describe('parseManifests', () => {
     ]);
   });
 
-  it('unwraps Lists nested in Lists, but not a kind ending in List that has no items', () => {
-    const nested = parseManifests(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Pod' }] }] }), '-');
-    expect(nested.map((d) => d.object.kind)).toEqual(['Pod']);
+  it('refuses a List nested in a List (kubectl fails on it: its flattening finds no Items field), and reads a kind ending in List that has no items', () => {
+    const nested = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Pod' }] }] });
+    expect(() => parseManifests(nested, '-')).toThrow('-: document 1 items[0] (line 1): a list (an object with items) inside a list, which kubectl fails on');
     const notAList = parseManifests('apiVersion: example.com/v1\nkind: AllowList\nspec: {}\n', '-');
     expect(notAList.map((d) => d.object.kind)).toEqual(['AllowList']);
   });
@@ -198,6 +198,9 @@ describe('parseManifests reads YAML as kubectl does, or refuses it', () => {
   });
 
   it.each([
+    // kubectl (go-yaml) reads `!t,` as one tag: one item, not two.
+    ['a tag followed by a comma', 'v: [!t, x]\n', 'the tag "!t,"'],
+    ['an anchor name with a dot (kubectl fails)', 'v: &a.b x\n', 'the anchor or alias "&a.b "'],
     // kubectl writes a float key in float32 notation: `.inf` stays `.inf`, 100000000.0 becomes 1e+08.
     ['a float key', 'm: {.inf: a}\n', 'a mapping key that kubectl reads as the number .inf (a float)'],
     ['a float key kubectl writes as 1e+08', 'm: {100000000.0: a}\n', 'a mapping key that kubectl reads as the number 100000000.0'],
@@ -212,9 +215,6 @@ describe('parseManifests reads YAML as kubectl does, or refuses it', () => {
     // kubectl ignores the tag ([{b: c}]); the yaml package builds an empty map.
     ['!!omap on a sequence', 'v: !!omap [{b: c}]\n', 'a !!omap tag on a sequence'],
     ['an alias inside its own anchor (kubectl fails)', 'v: &x [*x]\n', "anchor 'x' value contains itself"],
-    // kubectl (go-yaml) reads `!t,` as one tag: one item, not two.
-    ['a tag followed by a comma', 'v: [!t, x]\n', 'the tag "!t,"'],
-    ['an anchor name with a dot (kubectl fails)', 'v: &a.b x\n', 'the anchor or alias "&a.b "'],
     ['the escape \\/ (kubectl fails)', 'v: "a\\/b"\n', 'the escape \\/'],
     ['a surrogate pair written as two escapes (kubectl fails)', 'v: "\\ud83d\\ude00"\n', 'the escape \\ud83d'],
     // kubectl reads "x\ny" (the empty line is a line feed), the yaml package "x y".
@@ -233,10 +233,43 @@ describe('parseManifests reads YAML as kubectl does, or refuses it', () => {
     ['a key in a flow mapping with its tag on the line above (kubectl fails)', 'v: {!\n -: x, y: z}\n', 'a key over more than one line'],
     ['text after a block scalar header (kubectl fails)', '? | {\n: v\n', 'the block scalar header "| {"'],
     ['text right after a closing quote (kubectl fails)', 'v:\n  ? \'e}\'-]]\n', '"-" right after a closing quote'],
-    // kubectl reads "x\n   \n" (the spaces past the indentation of 2), the yaml package "x\n".
-    ['a block scalar with an indentation indicator ending in a line of spaces', 'v: |2\n  x\n     \n', 'a block scalar with an indentation indicator and a line of nothing but blanks'],
+    ['DEL (kubectl fails)', 'v: a\x7fb\n', 'U+007F is a character kubectl\'s YAML reading refuses'],
+    ['a C1 control character (kubectl fails)', 'v: a\u0080b\n', 'U+0080 is a character'],
   ])('refuses %s', (_what, text, reason) => {
     expect(() => object(text)).toThrow(reason);
+  });
+
+  it.each([
+    ['a directive (kubectl fails)', '%YAML 1.1\n---\napiVersion: v1\nkind: X\n', 'x.yaml (line 1): a directive'],
+    // kubectl reads one object: go-yaml stops at the `...`.
+    ['a document after ... without ---', 'apiVersion: v1\nkind: X\n...\napiVersion: v1\nkind: Z\n', 'x.yaml: document 2 (line 4): a document after ... without ---'],
+    ['... ending an empty document (kubectl fails)', 'apiVersion: v1\nkind: X\n---\n...\n', '... ending an empty document'],
+    ['a separator line with more on it (kubectl fails)', 'apiVersion: v1\nkind: X\n---x\n', 'kubectl splits documents at every line starting with ---'],
+    ['--- followed by a flow mapping (kubectl fails)', 'apiVersion: v1\nkind: X\n--- {}\n', 'kubectl splits documents at every line starting with ---'],
+    // A separator to kubectl (its trimming takes U+00A0 for a space), not to YAML.
+    ['--- followed by U+00A0', 'apiVersion: v1\nkind: X\n---\u00a0\napiVersion: v1\nkind: Z\n', 'kubectl splits documents at every line starting with ---'],
+    // kubectl drops a byte order mark that starts a document after ---; the yaml package keeps it in the key.
+    ['U+FEFF starting a later document', 'apiVersion: v1\nkind: X\n---\n\ufeffapiVersion: v1\nkind: Z\n', 'x.yaml (line 4): U+FEFF'],
+    ['labels that are not strings (kubectl fails the document)', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {enabled: yes}}\n', 'metadata does not fit the types kubectl decodes it into'],
+    ['a creationTimestamp that is no time (kubectl fails the document)', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, creationTimestamp: soon}\n', 'metadata does not fit the types kubectl decodes it into'],
+    ['an apiVersion with two slashes (kubectl finds no kind)', 'apiVersion: a/b/c\nkind: X\n', 'apiVersion "a/b/c" is not group/version'],
+    // kubectl reads the object as JSON, then fails on the `...` it reads as YAML.
+    ['a JSON object followed by ...', '{"apiVersion":"v1","kind":"X"}\n...\n', 'a JSON object followed by more YAML'],
+    // kubectl reads the first object as JSON, where 1.0 is no int64.
+    ['metadata.generation written 1.0 in a JSON object before ---', '{"apiVersion":"v1","kind":"X","metadata":{"generation":1.0}}\n---\n', 'metadata.generation or deletionGracePeriodSeconds beside a number written with a point'],
+    // kubectl reads "x\n   \n" (the spaces past the indentation of 2), the yaml package "x\n".
+    ['a block scalar with an indentation indicator ending in a line of spaces', 'apiVersion: v1\nkind: X\nv: |2\n  x\n     \n', 'a block scalar with an indentation indicator and a line of nothing but blanks'],
+    ['a JSON number beyond float64 (kubectl fails)', '{"apiVersion":"v1","kind":"X","v":1e400}', 'a number too large'],
+    // kubectl reads it as U+FFFD.
+    ['a JSON lone surrogate escape', '{"apiVersion":"v1","kind":"X","v":"\\ud800"}', 'a lone surrogate escape'],
+    ['metadata.generation written 1.0 in JSON (kubectl fails)', '{"apiVersion":"v1","kind":"X","metadata":{"name":"a","generation":1.0}}', 'metadata.generation or deletionGracePeriodSeconds beside a number written with a point'],
+    ['JSON nested past kubectl\'s 10000 levels', `{"apiVersion":"v1","kind":"X","v":${'['.repeat(10001)}${']'.repeat(10001)}}`, 'nested deeper than 1000 levels'],
+  ])('refuses %s', (_what, text, reason) => {
+    expect(() => parseManifests(text, 'x.yaml')).toThrow(reason);
+  });
+
+  it('reads a JSON object followed by a --- line and more YAML, as kubectl does', () => {
+    expect(parseManifests('{"apiVersion":"v1","kind":"X"}\n---\napiVersion: v1\nkind: Z\n', 'x.yaml').map((d) => d.object.kind)).toEqual(['X', 'Z']);
   });
 });
 
@@ -278,6 +311,13 @@ describe('readManifests', () => {
     const err = await tollgateErrorOf(() => readManifests([path.join(dir, 'empty.yaml')]));
     expect(err.code).toBe(ErrorCodes.TG_ERR_MANIFEST_READ);
     expect(err.message).toContain('no Kubernetes objects found');
+  });
+
+  it('refuses a file that is not UTF-8 (kubectl fails on it; it reads UTF-16, which this reader does not)', async () => {
+    await writeFile(path.join(dir, 'latin1.yaml'), Buffer.from('apiVersion: v1\nkind: ConfigMap\ndata: {a: "caf\xe9"}\n', 'latin1'));
+    expect((await tollgateErrorOf(() => readManifests([path.join(dir, 'latin1.yaml')]))).message).toBe(`${path.join(dir, 'latin1.yaml')}: not UTF-8, which kubectl fails on`);
+    await writeFile(path.join(dir, 'utf16.yaml'), Buffer.from('\ufeffapiVersion: v1\nkind: ConfigMap\n', 'utf16le'));
+    expect((await tollgateErrorOf(() => readManifests([path.join(dir, 'utf16.yaml')]))).message).toContain('UTF-16, which this reader does not read');
   });
 
   it('reads a file named on the command line whatever its extension', async () => {
