@@ -169,17 +169,30 @@ function scalarValue(node: Scalar): GoScalar {
   throw new KubectlYamlError(`kubectl cannot decode ${shortTag(resolved.tag)} \`${text}\` as a ${shortTag(tag)}`, node);
 }
 
+/** A key written `<<`, in any style and with any tag. */
+function spellsMerge(key: unknown): key is Scalar {
+  return isScalar(key) && (key.source ?? key.value) === '<<';
+}
+
 /** A `<<` key go-yaml merges at: plain (or `!`-tagged), or tagged !!merge, in any style. */
 function isGoMergeKey(key: unknown): key is Scalar {
-  if (!isScalar(key) || (key.source ?? key.value) !== '<<') return false;
-  return key.tag === MERGE || key.tag === '!' || (key.tag === undefined && key.type === Scalar.PLAIN);
+  return spellsMerge(key) && (key.tag === MERGE || key.tag === '!' || (key.tag === undefined && key.type === Scalar.PLAIN));
+}
+
+/**
+ * A `<<` that anyone reading the YAML takes for what kubectl makes of it: plain and untagged (a
+ * merge), or tagged !!merge. Quoted or otherwise tagged, it merges or not by rules few readers know
+ * (`! "<<"` merges, `!!str <<` does not), so the decoder refuses it.
+ */
+function isPlainMergeKey(key: Scalar): boolean {
+  return key.tag === MERGE || (key.tag === undefined && key.type === Scalar.PLAIN);
 }
 
 /** Strings kubectl would write otherwise: a lone surrogate (go-yaml refuses one, Go's JSON replaces it). */
 const LONE_SURROGATE = /\p{Cs}/u;
 
 /** A mapping key as kubectl writes it in JSON, and its Go identity (`1` and `"1"` are two Go keys). */
-export function keyOf(key: unknown, at: Pair): { name: string; identity: string } {
+function keyOf(key: unknown, at: Pair): { name: string; identity: string } {
   if (isAlias(key)) throw new KubectlYamlError('an alias as a mapping key; write the key out', at);
   if (key === null || key === undefined) throw new KubectlYamlError('a mapping key that is empty (null): kubectl cannot write it as JSON', at);
   if (!isScalar(key)) throw new KubectlYamlError('a mapping or sequence as a mapping key: kubectl cannot decode it', at);
@@ -284,6 +297,10 @@ export class KubectlDecoder {
    * earlier, a merge (`<<`) writing its map's pairs (for a sequence of maps, the last map first, so
    * that the first wins). Two keys kubectl writes as one JSON key from different Go keys (`1` and
    * `"1"`) are refused: which one kubectl keeps depends on Go's map order.
+   *
+   * A merge that brings a key already in the mapping above it is refused too: kubectl lets the
+   * merge win, YAML's merge rule (which most YAML tools and readers follow) the key, so
+   * `image: a` then `<<: {image: b}` would run b and read as a. A key after a merge wins under both.
    */
   private pairEntries(pairs: Pair[]): Map<string, Entry> {
     const out = new Map<string, Entry>();
@@ -296,8 +313,22 @@ export class KubectlDecoder {
     };
     const written = new Set<string>();
     for (const pair of pairs) {
+      if (spellsMerge(pair.key) && !isPlainMergeKey(pair.key)) {
+        throw new KubectlYamlError('a << key quoted or tagged: whether it merges depends on rules few readers know; write a plain << or none', pair);
+      }
       if (isGoMergeKey(pair.key)) {
-        for (const source of this.mergeSources(pair.value, pair)) {
+        const sources = this.mergeSources(pair.value, pair);
+        for (const source of sources) {
+          for (const name of source.keys()) {
+            if (out.has(name)) {
+              throw new KubectlYamlError(
+                `the merge key << brings ${JSON.stringify(name)}, which the mapping already has above it: kubectl lets the later one win, YAML's merge rule the earlier; write ${JSON.stringify(name)} once`,
+                pair,
+              );
+            }
+          }
+        }
+        for (const source of sources) {
           for (const [name, entry] of source) set(name, entry, pair);
         }
         continue;

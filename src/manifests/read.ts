@@ -7,8 +7,8 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { LineCounter, Scalar, isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, visit, type Document, type Node, type Pair, type Tags } from 'yaml';
-import { KubectlDecoder, KubectlYamlError, checkImplicitKeys, checkScalarSources, checkTabs, checkTagsAndAnchors, keyOf, type BlockScalarSpan } from './go-yaml.js';
+import { LineCounter, Scalar, isPair, isScalar, parseAllDocuments, type Node, type Tags } from 'yaml';
+import { KubectlDecoder, KubectlYamlError, checkImplicitKeys, checkScalarSources, checkTabs, checkTagsAndAnchors, type BlockScalarSpan } from './go-yaml.js';
 import type { KubernetesObject } from '../admission/types.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 
@@ -181,93 +181,6 @@ function checkMetadata(value: unknown, place: string): void {
  * in kubectl's splitter, which cuts at LF.
  */
 const ONE_SIDED_BREAK = /[\u0085\u2028\u2029]|\r(?!\n)/;
-
-const MERGE_TAG = 'tag:yaml.org,2002:merge';
-
-function spellsMerge(key: unknown): key is Scalar {
-  return isScalar(key) && (key.value === '<<' || (typeof key.value === 'symbol' && key.value.description === '<<'));
-}
-
-/** A `<<` key both parsers take as a merge: plain and untagged, or tagged `!!merge`. */
-function isMergeKey(key: unknown): boolean {
-  return spellsMerge(key) && (key.tag === MERGE_TAG || (key.tag === undefined && (key.type === undefined || key.type === Scalar.PLAIN)));
-}
-
-/** The JSON name kubectl gives a pair's key, if it can write the key at all (the decoder refuses the others). */
-function keyName(pair: Pair): [string] | [] {
-  try {
-    return [keyOf(pair.key, pair).name];
-  } catch (err) {
-    if (err instanceof KubectlYamlError) return [];
-    throw err;
-  }
-}
-
-/** Merge sources looked into per document: aliases of aliases could otherwise make it exponential. */
-const MAX_MERGE_SOURCES = 10 * MAX_ALIAS_COUNT;
-
-/**
- * The keys a merge (`<<`) brings into a mapping: of the map it names, or of each map of a sequence,
- * and of what those maps merge in turn. Merge sources that are not maps are left to the parser,
- * which refuses them. `budget.left` counts down the sources looked into.
- */
-function mergedKeys(value: unknown, doc: Document, budget: { left: number }): string[] {
-  const resolve = (node: unknown): unknown => (isAlias(node) ? node.resolve(doc) : node);
-  const source = resolve(value);
-  const maps = isSeq(source) ? source.items.map(resolve) : [source];
-  budget.left -= maps.length;
-  if (budget.left < 0) throw new Error(`more than ${MAX_MERGE_SOURCES} merge sources`);
-  return maps.flatMap((map) =>
-    isMap(map)
-      ? map.items.flatMap((pair) => (isMergeKey(pair.key) ? mergedKeys(pair.value, doc, budget) : keyName(pair)))
-      : [],
-  );
-}
-
-/**
- * kubectl's parser (go-yaml v2) applies a mapping's pairs in order, a merge (`<<`) overwriting the
- * keys written before it, by a key or by an earlier merge; YAML's merge rule, which the yaml package
- * and most YAML tools follow, never overwrites. The two agree unless a merge brings a key already in
- * the mapping above it, which is refused: `image: a` then `<<: {image: b}` runs b under kubectl and
- * reads as a to anyone going by YAML's rule. (Within one merge of a sequence of maps both let the
- * earlier map win.)
- */
-function refuseMergeOverEarlierKey(doc: Document, lineCounter: LineCounter, file: string, document: number): void {
-  const budget = { left: MAX_MERGE_SOURCES };
-  visit(doc, {
-    Map(_key, map) {
-      const written = new Set<string>();
-      for (const pair of map.items) {
-        // Where the error is: looked up only for one, not for every key of every manifest.
-        const at = () => where(file, document, lineCounter.linePos((pair.key as Node | null)?.range?.[0] ?? map.range?.[0] ?? 0).line);
-        // Keys the two parsers could read otherwise: an alias (its key is then a second spelling of
-        // another), and `<<` quoted or tagged (kubectl merges `! "<<"`, this reader `!!str <<`).
-        if (isAlias(pair.key)) throw parseError(`${at()}: an alias as a mapping key; write the key out`);
-        const merge = isMergeKey(pair.key);
-        if (!merge && spellsMerge(pair.key)) {
-          throw parseError(`${at()}: a << key quoted or tagged: kubectl's parser and this one disagree on whether it merges; write a plain << or none`);
-        }
-        if (!merge) {
-          for (const name of keyName(pair)) written.add(name);
-          continue;
-        }
-        let keys: string[];
-        try {
-          keys = mergedKeys(pair.value, doc, budget);
-        } catch (err) {
-          throw parseError(`${at()}: ${describeError(err)}`, err);
-        }
-        const clash = keys.find((key) => written.has(key));
-        if (clash !== undefined) {
-          throw parseError(
-            `${at()}: the merge key << brings ${JSON.stringify(clash)}, which the mapping already has above it: kubectl's parser lets the later one win, YAML's rule the earlier; write ${JSON.stringify(clash)} once`,
-          );
-        }
-        for (const key of keys) written.add(key);
-      }
-    },
-  });
-}
 
 /** The 1-based line of a character offset in JSON text. */
 function lineAt(text: string, offset: number): number {
@@ -464,7 +377,6 @@ export function parseManifests(text: string, file: string): ManifestDocument[] {
       const key = checkImplicitKeys(doc, source);
       if (key) throw parseError(`${where(file, document, lineCounter.linePos(key.index).line)}: ${key.message}`);
       if (doc.contents === null) return { document, line, value: null };
-      refuseMergeOverEarlierKey(doc, lineCounter, file, document);
       return { document, line, value: new KubectlDecoder(doc, { maxAliasCount: MAX_ALIAS_COUNT }).value() };
     } catch (err) {
       // The yaml package reports nesting deeper than the call stack as a document error; the

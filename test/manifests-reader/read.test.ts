@@ -105,15 +105,16 @@ describe('parseManifests', () => {
   });
 
   it.each([
-    ['a quoted << with the ! tag (a merge to kubectl only)', '      ! "<<": {initContainers: [{name: x, image: evil.io/x}]}', 'a << key quoted or tagged'],
-    ['a << tagged !!str (a merge to this reader only)', '      !!str <<: {items: []}', 'a << key quoted or tagged'],
+    ['a quoted << with the ! tag (a merge to kubectl)', '      ! "<<": {initContainers: [{name: x, image: evil.io/x}]}', 'a << key quoted or tagged'],
+    ['a << tagged !!str (a plain key to kubectl)', '      !!str <<: {items: []}', 'a << key quoted or tagged'],
+    ['a quoted << (a plain key to kubectl)', '      "<<": {image: evil.io/x}', 'a << key quoted or tagged'],
     ['an alias as a key', '      *k : nginx', 'an alias as a mapping key'],
   ])('refuses %s', (_what, line, reason) => {
     const text = `x-key: &k image\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n${line}\n`;
     expect(() => parseManifests(text, 'x.yaml')).toThrow(`x.yaml: document 1 (line 8): ${reason}`);
   });
 
-  it('takes !!merge "<<" as the merge both parsers read it as', () => {
+  it('takes !!merge "<<" as the merge kubectl reads it as', () => {
     const [doc] = parseManifests('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  !!merge "<<": {name: c}\n', 'x.yaml');
     expect(doc!.object.metadata).toEqual({ name: 'c' });
     expect(() => parseManifests('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  !!merge "<<": {name: c}\n', 'x.yaml')).toThrow('the merge key << brings "name"');
@@ -130,10 +131,10 @@ describe('parseManifests', () => {
     // Two merges: kubectl lets the second win, YAML's rule the first.
     const twoMerges = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: app\n      <<: {image: nginx}\n      <<: {image: "evil.io/x/miner:1.0"}\n';
     expect(() => parseManifests(twoMerges, 'x.yaml')).toThrow('x.yaml: document 1 (line 8): the merge key << brings "image"');
-    // Aliases of aliases merged: refused with its place once past the bound, not expanded for ever.
+    // Aliases of aliases merged (10^8 maps): refused with its place once past the alias bound, not expanded for ever.
     const levels = Array.from({ length: 8 }, (_, i) => `l${i + 1}: &l${i + 1} {<<: [${Array(10).fill(`*l${i}`).join(', ')}]}`);
     const bomb = ['l0: &l0 {a: 1}', ...levels, 'apiVersion: v1', 'kind: A', ''].join('\n');
-    expect(() => parseManifests(bomb, 'x.yaml')).toThrow(/x\.yaml: document 1 \(line \d+\): more than \d+ merge sources/);
+    expect(() => parseManifests(bomb, 'x.yaml')).toThrow(/x\.yaml: document 1 \(line \d+\): more aliases than this reader expands/);
     // A merge first and the key after it: both parsers let the key win.
     const agreed = 'base: &base {image: "evil.io/x/miner:1.0", name: app}\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - <<: *base\n      image: nginx\n';
     const [doc] = parseManifests(agreed, 'x.yaml');
