@@ -106,6 +106,12 @@ function collect(value: unknown, at: Omit<ManifestDocument, 'object'>, out: Mani
     });
     return;
   }
+  // kubectl does not check a list item's metadata (below), but overwrites a namespace that is not
+  // a string, and the apiserver fails on the other misfits: either way a policy here would judge
+  // metadata that no webhook sees.
+  if (inList && Object.hasOwn(value, 'metadata') && !hasGoFields(value.metadata, OBJECT_META)) {
+    throw parseError(`${place}: metadata does not fit the types kubectl and the apiserver decode it into (labels and annotations are strings, times RFC 3339)`);
+  }
   out.push({ ...at, object: value as KubernetesObject });
 }
 
@@ -165,7 +171,7 @@ const OBJECT_META: Record<string, (field: unknown) => boolean> = {
  * kubectl decodes each document's apiVersion, kind and metadata into their Go types before it
  * takes the document (cli-runtime's metadataValidatingDecoder), and fails on the document when
  * one does not fit: `labels: {on: yes}` (a boolean label) is such a manifest. The items of a list
- * are not checked there, so they are not here.
+ * are not checked there; collect() checks them.
  */
 function checkMetadata(value: unknown, place: string): void {
   if (!isRecord(value)) return;

@@ -253,6 +253,9 @@ describe('parseManifests reads YAML as kubectl does, or refuses it', () => {
     ['U+FEFF starting a later document', 'apiVersion: v1\nkind: X\n---\n\ufeffapiVersion: v1\nkind: Z\n', 'x.yaml (line 4): U+FEFF'],
     ['labels that are not strings (kubectl fails the document)', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {enabled: yes}}\n', 'metadata does not fit the types kubectl decodes it into'],
     ['a creationTimestamp that is no time (kubectl fails the document)', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, creationTimestamp: soon}\n', 'metadata does not fit the types kubectl decodes it into'],
+    // kubectl sends the item in namespace default (its own), a policy here would see 5.
+    ['a list item\'s namespace that is no string (kubectl overwrites it)', 'apiVersion: v1\nkind: List\nitems:\n  - {apiVersion: v1, kind: Pod, metadata: {name: p}}\n  - {apiVersion: v1, kind: Pod, metadata: {name: q, namespace: 5}}\n', 'x.yaml: document 1 items[1] (line 1): metadata does not fit the types kubectl and the apiserver decode it into'],
+    ['a list item\'s labels that are not strings (the apiserver fails on them)', 'apiVersion: v1\nkind: PodList\nitems:\n  - metadata: {name: p, labels: {enabled: yes}}\n', 'x.yaml: document 1 items[0] (line 1): metadata does not fit'],
     ['an apiVersion with two slashes (kubectl finds no kind)', 'apiVersion: a/b/c\nkind: X\n', 'apiVersion "a/b/c" is not group/version'],
     // kubectl reads the object as JSON, then fails on the `...` it reads as YAML.
     ['a JSON object followed by ...', '{"apiVersion":"v1","kind":"X"}\n...\n', 'a JSON object followed by more YAML'],
