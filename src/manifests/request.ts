@@ -47,9 +47,19 @@ export function groupVersionKindOf(manifest: KubernetesObject): GroupVersionKind
 const OPTIONS_KIND: Record<Operation, string | undefined> = { CREATE: 'CreateOptions', UPDATE: 'UpdateOptions', DELETE: 'DeleteOptions', CONNECT: undefined };
 
 /**
+ * A cluster-scoped object as the apiserver passes it to admission: it clears a namespace the
+ * manifest states (EnsureObjectNamespaceMatchesRequestNamespace), and kubectl drops it before.
+ */
+function withoutNamespace(manifest: KubernetesObject, metadata: KubernetesObject['metadata']): KubernetesObject {
+  if (metadata === undefined || !Object.hasOwn(metadata, 'namespace')) return manifest;
+  const { namespace: _cleared, ...rest } = metadata;
+  return { ...manifest, metadata: rest };
+}
+
+/**
  * The AdmissionRequest for `manifest`, as the apiserver would send it (CREATE unless told
  * otherwise). A namespaced object without a namespace gets the default one, in the request and
- * in the object, as the apiserver does before admission; a cluster-scoped object gets none.
+ * in the object, as the apiserver does before admission; a cluster-scoped object has none.
  * For DELETE the manifest is the object being deleted (`oldObject`) and `object` is null.
  */
 export function createRequest(manifest: KubernetesObject, options: RequestOptions = {}): AdmissionRequest {
@@ -60,7 +70,7 @@ export function createRequest(manifest: KubernetesObject, options: RequestOption
   const metadata = typeof manifest.metadata === 'object' && manifest.metadata !== null ? manifest.metadata : undefined;
   const stated = typeof metadata?.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : undefined;
   const namespace = isNamespaced(kind) ? (stated ?? options.namespace ?? DEFAULT_NAMESPACE) : undefined;
-  const object = namespace !== undefined && stated === undefined ? { ...manifest, metadata: { ...metadata, namespace } } : manifest;
+  const object = namespace === undefined ? withoutNamespace(manifest, metadata) : stated === undefined ? { ...manifest, metadata: { ...metadata, namespace } } : manifest;
 
   const request: AdmissionRequest = {
     uid: options.uid ?? randomUUID(),

@@ -70,6 +70,8 @@ describe('createRequest', () => {
   it('gives a cluster-scoped object no namespace, even when its manifest states one', () => {
     const request = createRequest({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'r', namespace: 'stray' } });
     expect(request.namespace).toBeUndefined();
+    // The apiserver clears it before admission, so no webhook sees it on the object either.
+    expect(request.object?.metadata).toEqual({ name: 'r' });
     expect(request.kind).toEqual({ group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole' });
     expect(request.resource.resource).toBe('clusterroles');
   });
