@@ -200,24 +200,46 @@ const LONE_SURROGATE = /\p{Cs}/u;
 /** JSON nesting taken: about what the yaml package follows in YAML, well within kubectl's 10000. */
 const MAX_JSON_DEPTH = 1000;
 
-/** Whether JSON text holds a number written with a point or an exponent (`1.0`, `1e3`). */
-function hasFractionOrExponent(json: string): boolean {
+/** ObjectMeta's int64 fields: Go's JSON decoding fails on a number written `1.0` or `1e3` there. */
+const METADATA_INT64_FIELDS: ReadonlySet<string> = new Set(['generation', 'deletionGracePeriodSeconds']);
+
+/**
+ * The first of metadata's int64 fields (any occurrence, duplicates included) that JSON text writes
+ * with a point or an exponent, read from the text, since JSON.parse makes `1.0` the number 1. The
+ * text is valid JSON (JSON.parse took it).
+ */
+function metadataIntWrittenAsFloat(json: string): string | undefined {
+  // Per open object, the key it is the value of; arrays are `null`.
+  const open: Array<string | undefined | null> = [];
+  let key: string | undefined;
   for (let i = 0; i < json.length; i++) {
     const c = json[i]!;
     if (c === '"') {
-      for (i++; i < json.length && json[i] !== '"'; i++) if (json[i] === '\\') i++;
-    } else if ((c === '.' || c === 'e' || c === 'E') && /[0-9]/.test(json[i - 1] ?? '')) {
-      return true;
+      const start = i;
+      for (i++; json[i] !== '"'; i++) if (json[i] === '\\') i++;
+      let next = i + 1;
+      while (next < json.length && ' \t\n\r'.includes(json[next]!)) next++;
+      key = json[next] === ':' ? (JSON.parse(json.slice(start, i + 1)) as string) : undefined;
+    } else if (c === '{' || c === '[') {
+      open.push(c === '{' ? key : null);
+      key = undefined;
+    } else if (c === '}' || c === ']') {
+      open.pop();
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      const start = i;
+      while (i + 1 < json.length && /[-+.eE0-9]/.test(json[i + 1]!)) i++;
+      const inMetadata = open.length === 2 && open[0] === undefined && open[1] === 'metadata';
+      if (inMetadata && key !== undefined && METADATA_INT64_FIELDS.has(key) && /[.eE]/.test(json.slice(start, i + 1))) return key;
+      key = undefined;
     }
   }
-  return false;
+  return undefined;
 }
 
 /**
  * What a JSON document holds that kubectl would read otherwise: a number beyond float64 (JSON.parse
  * makes it Infinity, kubectl fails), a lone surrogate escape (kubectl makes it U+FFFD), and an
- * int64 field of metadata written `1.0` (kubectl fails on it; JSON.parse makes it 1). The last is
- * checked loosely: any such number in the text is refused when those fields are set.
+ * int64 field of metadata written `1.0` (kubectl fails on it; JSON.parse makes it 1).
  */
 function checkJSONValue(value: unknown, source: string, place: string): void {
   // A stack, not recursion: JSON.parse takes nesting deeper than the call stack (and than
@@ -231,10 +253,8 @@ function checkJSONValue(value: unknown, source: string, place: string): void {
     if (Array.isArray(node)) for (const item of node) pending.push([item, depth + 1]);
     else if (isRecord(node)) for (const [key, item] of Object.entries(node)) pending.push([key, depth], [item, depth + 1]);
   }
-  const metadata = isRecord(value) && isRecord(value.metadata) ? value.metadata : undefined;
-  if (metadata && (typeof metadata.generation === 'number' || typeof metadata.deletionGracePeriodSeconds === 'number') && hasFractionOrExponent(source)) {
-    throw parseError(`${place}: metadata.generation or deletionGracePeriodSeconds beside a number written with a point or an exponent, which kubectl may fail on`);
-  }
+  const field = isRecord(value) && isRecord(value.metadata) ? metadataIntWrittenAsFloat(source) : undefined;
+  if (field !== undefined) throw parseError(`${place}: metadata.${field} written with a point or an exponent, which kubectl's decoding into an integer fails on`);
 }
 
 /**
