@@ -143,6 +143,11 @@ function resolveScalar(tag: string, text: string): { tag: string; value: GoScala
   return { tag: STR, value: str(text) };
 }
 
+/** Whether go-yaml reads `text`, written as a plain scalar, as that string (`0X1F` is 31 to it, `<<` a merge). */
+export function readsPlainAsString(text: string): boolean {
+  return resolveScalar('', text).tag === STR;
+}
+
 function shortTag(tag: string): string {
   return tag.startsWith(YAML_TAG) ? `!!${tag.slice(YAML_TAG.length)}` : tag;
 }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { run } from '../../src/cli/main.js';
 import type { CliIO } from '../../src/cli/io.js';
+import { parseManifests } from '../../src/manifests/read.js';
 
 const FIXTURES = path.resolve('test', 'manifests-reader', 'fixtures');
 
@@ -225,6 +226,17 @@ describe('tollgate check: output', () => {
     expect(again.code).toBe(0);
     const reread = parseAllDocuments(await readFile(target, 'utf8'), { version: '1.1' });
     expect(Array.isArray(reread) && (reread[0]!.toJS() as { data: unknown }).data).toEqual({ mode: '0644', flag: 'yes', plain: 420 });
+  });
+
+  it('writes mutated manifests that kubectl reads back as they were: strings its parser alone reads as numbers, and line breaks only it breaks at, stay strings', async () => {
+    const source = path.join(dir, 'go-yaml-numbers.json');
+    await writeFile(source, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'q', namespace: 'shop', labels: { '0X1F': 'x' } }, data: { hex: '0X1F', oct: '0o17', bin: '0B11', nel: 'a\u0085b' } }));
+    const target = path.join(dir, 'go-yaml-numbers-mutated.yaml');
+    expect((await check(['-c', config, '--mutated-out', target, source])).code).toBe(0);
+    // parseManifests reads as kubectl does (test/e2e/check-fuzz.test.ts holds it to kubectl's code).
+    const [reread] = parseManifests(await readFile(target, 'utf8'), target);
+    expect(reread!.object.data).toEqual({ hex: '0X1F', oct: '0o17', bin: '0B11', nel: 'a\u0085b' });
+    expect(reread!.object.metadata?.labels).toEqual({ '0X1F': 'x' });
   });
 
   it('denies a manifest with a __proto__ key, as the webhook refuses it', async () => {

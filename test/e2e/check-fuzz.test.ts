@@ -2,7 +2,8 @@
 // by manifest-fuzz.ts (YAML and JSON with the spellings where readers part ways); kubectl's reading
 // of each comes from the manifest oracle (kubectl's own decoding code at the pinned versions, see
 // scripts/e2e/manifest-oracle), itself checked here against kubectl on a sample. For every manifest
-// the reader reads what kubectl would send, exactly, or refuses the manifest.
+// the reader reads what kubectl would send, exactly, or refuses the manifest. And what check
+// --mutated-out writes, kubectl reads back as the objects written.
 //
 //   FC_RUNS=50000 npx vitest run --config vitest.e2e.config.ts test/e2e/check-fuzz.test.ts
 //   FC_SEED=123 ...                          # another draw (the default seed is fixed)
@@ -11,11 +12,15 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeManifest, parseManifests } from '../../src/manifests/read.js';
 import { isNamespaced } from '../../src/manifests/resources.js';
+import { writeManifests } from '../../src/manifests/write.js';
+import { objectWithData } from '../helpers/json-values.js';
 import { kubectlDecode, startCluster, startManifestOracle, withKubectlNamespace, type E2ECluster, type KubectlDecoding, type ManifestOracle } from './harness/index.js';
 import { manifestArbitrary, type FuzzManifest } from './manifest-fuzz.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 5_000);
 const SEED = Number(process.env.FC_SEED ?? 20_260_506);
+/** Object streams written as check --mutated-out writes them and read back by the oracle. */
+const WRITE_RUNS = Number(process.env.FC_WRITE_RUNS ?? 1_000);
 /** Drawn manifests that kubectl itself decodes too, to hold the oracle to it (about 0.05 s each). */
 const KUBECTL_SAMPLE = Number(process.env.FC_KUBECTL_SAMPLE ?? 60);
 
@@ -148,5 +153,30 @@ describe('tollgate check reads drawn manifests as kubectl does, or refuses them'
       expect(tally.read / RUNS).toBeGreaterThan(0.2);
       expect(tally.read / (RUNS - tally.kubectlFails)).toBeGreaterThan(0.6);
     }
+  });
+
+  // `tollgate check --mutated-out` writes what the mutating policies leave (src/manifests/write.ts):
+  // kubectl must read the file back as those objects, or applying it would apply something else.
+  it(`kubectl reads what check --mutated-out writes as the objects written: ${WRITE_RUNS} drawn objects, and what the reader read of drawn manifests`, { timeout: 60_000 + WRITE_RUNS * 20 }, async () => {
+    const readBack = async (objects: unknown[]) => {
+      const decoded = await oracle.decode(writeManifests(objects));
+      if (decoded.error !== undefined) throw new Error(`kubectl fails (${decoded.error}) on ${JSON.stringify(writeManifests(objects))}`);
+      return decoded.objects;
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.array(objectWithData, { minLength: 1, maxLength: 3 }), async (objects) => {
+        expect(comparable(await readBack(objects))).toEqual(comparable(objects));
+      }),
+      { seed: SEED + 2, numRuns: WRITE_RUNS },
+    );
+    let rewritten = 0;
+    for (const manifest of fc.sample(manifestArbitrary(), { seed: SEED + 3, numRuns: WRITE_RUNS })) {
+      const read = readerReads(manifest);
+      if (read.objects === undefined || read.objects.length === 0) continue;
+      rewritten++;
+      expect(comparable(await readBack(read.objects)), manifest.text).toEqual(comparable(read.objects));
+    }
+    console.log(`check-fuzz: kubectl read back ${WRITE_RUNS} drawn object streams and ${rewritten} streams read from drawn manifests as written`);
+    expect(rewritten).toBeGreaterThan(WRITE_RUNS / 10);
   });
 });

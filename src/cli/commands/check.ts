@@ -3,13 +3,13 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { LevelWithSilent } from 'pino';
-import { stringify } from 'yaml';
 import { loadConfig } from '../../config/load.js';
 import { createEngine } from '../../engine/create.js';
 import { ErrorCodes, TollgateError, describeError } from '../../errors.js';
 import { createLogger } from '../../log/logger.js';
 import { checkManifests, checkReportToJSON, violationText, type CheckReport, type CheckResult } from '../../manifests/check.js';
 import { readManifests } from '../../manifests/read.js';
+import { writeManifests } from '../../manifests/write.js';
 import { DEFAULT_NAMESPACE } from '../../manifests/request.js';
 import { ExitCodes, type CliIO } from '../io.js';
 import { maxBlockedOption, watchForHangs } from '../watchdog.js';
@@ -59,10 +59,9 @@ export function formatCheckText(report: CheckReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The objects as the cluster would store them after the mutating chain, as one YAML stream. */
+/** The objects as the cluster would store them after the mutating chain, as one YAML stream kubectl reads back as they are. */
 export function formatMutated(report: CheckReport): string {
-  // YAML 1.1 on output too, so strings such as "yes" or "0644" are quoted for kubectl's parser.
-  return report.results.map((r) => stringify(r.admission.patched, { version: '1.1', lineWidth: 0 })).join('---\n');
+  return writeManifests(report.results.map((r) => r.admission.patched));
 }
 
 export function checkCommand(io: CliIO, setExitCode: (code: number) => void): Command {

@@ -1,0 +1,55 @@
+// Writes objects as a YAML stream that kubectl reads back as the same objects (`check
+// --mutated-out`). The yaml package writes YAML for its own reading; kubectl's go-yaml v2 reads
+// some of it otherwise: strings such as `0X1F`, `0o17` or `1_000` written plain are numbers to it,
+// and U+0085, U+2028 and U+2029 break lines even inside quotes. Such strings, and those holding a
+// tab, are written double quoted, with those characters escaped.
+import { stringify, type Tags } from 'yaml';
+import { readsPlainAsString } from './go-yaml.js';
+
+const STR_TAG = 'tag:yaml.org,2002:str';
+
+/**
+ * Characters that go-yaml reads otherwise than the yaml package writes them: line breaks to it, a
+ * byte order mark, C1 controls, and tabs (which the yaml package leaves at the start of a block
+ * scalar's line, where go-yaml takes them for indentation).
+ */
+const ESCAPED = /[\t\u0085\u2028\u2029\ufeff\u007f-\u009f]/;
+
+const YAML_ESCAPES: Record<string, string> = { '\u0085': '\\N', '\u2028': '\\L', '\u2029': '\\P' };
+
+/** `text` as a double-quoted YAML scalar, in the escapes go-yaml reads (JSON's, and \N \L \P \x \u). */
+function doubleQuoted(text: string): string {
+  return JSON.stringify(text).replace(/[\u0085\u2028\u2029\ufeff\u007f-\u009f]/g, (c) => YAML_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * Lines of a multi-line string that start with a space: the yaml package writes such a string as a
+ * block scalar with an indentation indicator, or one whose only line is blanks, which YAML readers
+ * (kubectl's among them) read otherwise.
+ */
+const LINE_STARTING_WITH_SPACE = /(?:^|\n) /;
+
+/** Whether the yaml package's own choice of style could be read otherwise by kubectl. */
+function needsGoQuoting(text: string): boolean {
+  return ESCAPED.test(text) || (text.includes('\n') && LINE_STARTING_WITH_SPACE.test(text)) || !readsPlainAsString(text);
+}
+
+/** The YAML 1.1 tags with strings written as above; YAML 1.1 so that `yes` or `0644` are quoted too. */
+function goSafeTags(tags: Tags): Tags {
+  return tags.map((tag) => {
+    if (typeof tag === 'string' || tag.tag !== STR_TAG || !tag.stringify) return tag;
+    const stringifyString = tag.stringify;
+    return {
+      ...tag,
+      stringify: (item, ctx, onComment, onChompKeep) => {
+        const text = typeof item.value === 'string' ? item.value : String(item.value);
+        return needsGoQuoting(text) ? doubleQuoted(text) : stringifyString(item, ctx, onComment, onChompKeep);
+      },
+    };
+  });
+}
+
+/** The objects as one YAML stream, `---` between them, each read back by kubectl as it is. */
+export function writeManifests(objects: readonly unknown[]): string {
+  return objects.map((object) => stringify(object, { version: '1.1', lineWidth: 0, customTags: goSafeTags })).join('---\n');
+}
