@@ -6,7 +6,7 @@
 // reader does not emulate (a float key, !!binary, ...). It also finds the spellings go-yaml's
 // scanner reads otherwise than the yaml package's (escapes, tabs, tags and anchor names, keys
 // over two lines).
-import { Lexer, Scalar, isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type Node, type Pair } from 'yaml';
+import { Lexer, Scalar, isAlias, isMap, isNode, isScalar, isSeq, visit, type Alias, type Document, type Node, type Pair } from 'yaml';
 
 const YAML_TAG = 'tag:yaml.org,2002:';
 const STR = `${YAML_TAG}str`;
@@ -229,6 +229,16 @@ interface Entry {
   value: unknown;
 }
 
+/** go-yaml's bound on aliasing (decoder.unmarshal): past 400,000 nodes decoded, the share of them decoded through aliases it allows falls from 0.99 to 0.10 at 4,000,000. */
+const ALIAS_RATIO_RANGE_LOW = 400_000;
+const ALIAS_RATIO_RANGE_HIGH = 4_000_000;
+
+function allowedAliasRatio(decodeCount: number): number {
+  if (decodeCount <= ALIAS_RATIO_RANGE_LOW) return 0.99;
+  if (decodeCount >= ALIAS_RATIO_RANGE_HIGH) return 0.1;
+  return 0.99 - 0.89 * ((decodeCount - ALIAS_RATIO_RANGE_LOW) / (ALIAS_RATIO_RANGE_HIGH - ALIAS_RATIO_RANGE_LOW));
+}
+
 /** Decodes documents as kubectl does; one per document, since aliases resolve within one. */
 export class KubectlDecoder {
   /** Anchored nodes and aliases in document order: an alias names the last anchor before it. */
@@ -236,6 +246,10 @@ export class KubectlDecoder {
   /** Nodes being decoded through aliases, to refuse an alias inside its own anchor. */
   private readonly decoding = new Set<Node>();
   private aliasesLeft: number;
+  /** Nodes decoded, the document's own first, and those decoded through an alias: counted as go-yaml counts them, in its order. */
+  private decodeCount = 1;
+  private aliasCount = 0;
+  private aliasDepth = 0;
 
   constructor(
     private readonly doc: Document,
@@ -264,20 +278,36 @@ export class KubectlDecoder {
     return found;
   }
 
+  /**
+   * One node decoded, as go-yaml's decoder.unmarshal counts it, which fails a document whose
+   * nodes are decoded through aliases in too large a share ("billion laughs"): kubectl fails on
+   * such a document, and this reader stops as early as it does.
+   */
+  private count(at: Node | Pair | null): void {
+    this.decodeCount++;
+    if (this.aliasDepth > 0) this.aliasCount++;
+    if (this.aliasCount > 100 && this.decodeCount > 1000 && this.aliasCount / this.decodeCount > allowedAliasRatio(this.decodeCount)) {
+      throw new KubectlYamlError('document contains excessive aliasing (so many nodes decoded through aliases that kubectl fails on it)', at);
+    }
+  }
+
   /** The node an alias stands for, counted against the bound and checked for an alias in its own anchor. */
   private throughAlias<T>(alias: Alias, use: (node: Node) => T): T {
     if (--this.aliasesLeft < 0) throw new KubectlYamlError('more aliases than this reader expands', alias);
     const node = this.anchored(alias);
     if (this.decoding.has(node)) throw new KubectlYamlError(`anchor '${alias.source}' value contains itself`, alias);
     this.decoding.add(node);
+    this.aliasDepth++;
     try {
       return use(node);
     } finally {
+      this.aliasDepth--;
       this.decoding.delete(node);
     }
   }
 
   private decode(node: unknown): unknown {
+    this.count(isNode(node) ? node : null);
     if (node === null || node === undefined) return null;
     if (isAlias(node)) return this.throughAlias(node, (target) => this.decode(target));
     if (isScalar(node)) return scalarJSON(node);
@@ -338,6 +368,7 @@ export class KubectlDecoder {
         }
         continue;
       }
+      this.count(pair);
       const key = keyOf(pair.key, pair);
       // go-yaml keeps the later of two equal keys; this reader refuses them, as it always has.
       if (written.has(key.name)) throw new KubectlYamlError(`the key ${JSON.stringify(key.name)} is written twice in one mapping`, pair);
@@ -350,15 +381,19 @@ export class KubectlDecoder {
   /** The maps a merge writes, in the order go-yaml writes them. */
   private mergeSources(value: unknown, at: Pair): Array<Map<string, Entry>> {
     const wantMap = () => new KubectlYamlError('map merge requires map or sequence of maps as the value', at);
+    // Each map, and each alias and the map it stands for, counts as a node decoded (a sequence of them does not).
     const sourceOf = (node: unknown): Map<string, Entry> => {
       if (isMap(node)) {
         checkCollectionTag(node, MAP);
+        this.count(node);
         return this.entries(node);
       }
       if (isAlias(node)) {
+        this.count(node);
         return this.throughAlias(node, (target) => {
           if (!isMap(target)) throw wantMap();
           checkCollectionTag(target, MAP);
+          this.count(target);
           return this.entries(target);
         });
       }
@@ -366,7 +401,8 @@ export class KubectlDecoder {
     };
     if (isSeq(value)) {
       checkCollectionTag(value, SEQ);
-      return value.items.map(sourceOf).reverse();
+      // Last first, as go-yaml decodes them (the first map wins).
+      return [...value.items].reverse().map(sourceOf);
     }
     return [sourceOf(value)];
   }

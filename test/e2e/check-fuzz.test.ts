@@ -155,6 +155,19 @@ describe('tollgate check reads drawn manifests as kubectl does, or refuses them'
     }
   });
 
+  // go-yaml fails a document when too large a share of its nodes is decoded through aliases; the
+  // share it allows falls past 400,000 nodes. The reader counts nodes as go-yaml does, to the node.
+  it('refuses a document exactly where kubectl fails on excessive aliasing', async () => {
+    const aliased = (items: number) => `apiVersion: v1\nkind: X\na: &a [${Array.from({ length: items }, (_, i) => i).join(', ')}]\nb: [${Array(100).fill('*a').join(', ')}]\n`;
+    const merged = (keys: number) => `apiVersion: v1\nkind: X\nbase: &b {${Array.from({ length: keys }, (_, i) => `k${i}: ${i}`).join(', ')}}\nm:\n${Array.from({ length: 100 }, (_, i) => `  - {<<: *b, z: ${i}}`).join('\n')}\n`;
+    for (const text of [aliased(3965), aliased(3966), merged(1995), merged(1996)]) {
+      const kubectl = await oracle.decode(text);
+      const reader = readerReads({ bytes: new TextEncoder().encode(text), text, [fc.toStringMethod]: () => text });
+      expect(reader.refused === undefined, `${text.slice(0, 60)}...: kubectl ${kubectl.error ?? 'reads it'}, the reader ${reader.refused ?? 'reads it'}`).toBe(kubectl.error === undefined);
+      if (kubectl.error !== undefined) expect(kubectl.error).toContain('excessive aliasing');
+    }
+  });
+
   // `tollgate check --mutated-out` writes what the mutating policies leave (src/manifests/write.ts):
   // kubectl must read the file back as those objects, or applying it would apply something else.
   it(`kubectl reads what check --mutated-out writes as the objects written: ${WRITE_RUNS} drawn objects, and what the reader read of drawn manifests`, { timeout: 60_000 + WRITE_RUNS * 20 }, async () => {

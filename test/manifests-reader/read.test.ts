@@ -141,6 +141,17 @@ describe('parseManifests', () => {
     expect((doc!.object.spec as { containers: unknown[] }).containers).toEqual([{ name: 'app', image: 'nginx' }]);
   });
 
+  it('refuses a document where kubectl fails on excessive aliasing (go-yaml counts the nodes decoded through aliases), and stops as early', async () => {
+    // 100 aliases of a 3,965-item list kubectl reads; of 3,966 it fails (test/e2e/check-fuzz.test.ts holds the boundary to go-yaml's).
+    const aliased = (items: number) => `apiVersion: v1\nkind: X\na: &a [${Array.from({ length: items }, (_, i) => i).join(', ')}]\nb: [${Array(100).fill('*a').join(', ')}]\n`;
+    expect((parseManifests(aliased(3965), 'x.yaml')[0]!.object.b as unknown[][]).length).toBe(100);
+    const err = await tollgateErrorOf(() => parseManifests(aliased(3966), 'x.yaml'));
+    expect(err.message).toMatch(/^x\.yaml: document 1 \(line 3\): document contains excessive aliasing/);
+    // 99 aliases of a 20,000-key map: 2 million entries once; refused after about a dozen of them.
+    const wide = `apiVersion: v1\nkind: X\na: &a {${Array.from({ length: 20_000 }, (_, i) => `k${i}: v`).join(', ')}}\nb: [${Array(99).fill('*a').join(', ')}]\n`;
+    expect(() => parseManifests(wide, 'x.yaml')).toThrow('document contains excessive aliasing');
+  }, 60_000);
+
   it('keeps a __proto__ key as a plain key, never as the prototype', () => {
     for (const text of ['{"apiVersion":"v1","kind":"X","metadata":{"__proto__":{"polluted":1}}}', 'apiVersion: v1\nkind: X\nmetadata:\n  __proto__: {polluted: 1}\n']) {
       const [doc] = parseManifests(text, 'x');
