@@ -1,9 +1,11 @@
 // The offline admission check: every object read from the manifests goes through the engine as
-// the CREATE request the apiserver would send, and the outcome is kept for reporting.
-import type { JsonPatchOperation } from '../admission/types.js';
+// the CREATE request the apiserver would send, and so does the pod an admitted workload's
+// controller would create from its template; the outcomes are kept for reporting.
+import type { AdmissionRequest, JsonPatchOperation } from '../admission/types.js';
 import type { PolicyEngine } from '../engine/engine.js';
 import { admitRequest, type AdmissionResult } from './admit.js';
 import type { ManifestDocument } from './read.js';
+import { controllerPodOf } from './controller-pods.js';
 import { createRequest } from './request.js';
 import { forgetReviewContext, noteReviewContext } from '../engine/hang-watchdog.js';
 
@@ -15,6 +17,8 @@ export interface CheckOptions {
 export interface CheckResult {
   document: ManifestDocument;
   admission: AdmissionResult;
+  /** For the pod a workload's controller creates from its template: the workload (the document's object). */
+  podOf?: { kind: string; name: string | null };
 }
 
 export interface CheckReport {
@@ -32,6 +36,8 @@ export interface CheckResultJSON {
   violations: Array<{ policy: string; message: string }>;
   warnings: string[];
   patch: JsonPatchOperation[];
+  /** For the pod a workload's controller creates from its template: that workload; null for a manifest's object. */
+  podOf: { kind: string; name: string | null } | null;
 }
 
 export interface CheckReportJSON {
@@ -39,19 +45,33 @@ export interface CheckReportJSON {
   results: CheckResultJSON[];
 }
 
+async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, context: string): Promise<AdmissionResult> {
+  noteReviewContext(request.uid, context);
+  try {
+    return await admitRequest(engine, request);
+  } finally {
+    forgetReviewContext(request.uid);
+  }
+}
+
 /**
- * Admits every object as a dry-run CREATE. All objects are judged before anything is reported,
- * so one report covers the whole set.
+ * Admits every object as a dry-run CREATE, and for each workload admitted (a Deployment, Job...)
+ * the pod its controller creates from the stored template, as its controller's service account:
+ * a denied workload creates no pods, so only admitted ones are followed. All objects are judged
+ * before anything is reported, so one report covers the whole set.
  */
 export async function checkManifests(engine: PolicyEngine, documents: readonly ManifestDocument[], options: CheckOptions = {}): Promise<CheckReport> {
   const results: CheckResult[] = [];
   for (const document of documents) {
     const request = createRequest(document.object, { dryRun: true, ...(options.namespace ? { namespace: options.namespace } : {}) });
-    noteReviewContext(request.uid, `${document.file}#${document.document}${document.item === undefined ? '' : `.items[${document.item}]`}`);
-    try {
-      results.push({ document, admission: await admitRequest(engine, request) });
-    } finally {
-      forgetReviewContext(request.uid);
+    const context = `${document.file}#${document.document}${document.item === undefined ? '' : `.items[${document.item}]`}`;
+    const admission = await admitNoted(engine, request, context);
+    results.push({ document, admission });
+    const controllerPod = admission.allowed && admission.patched ? controllerPodOf(admission.patched) : undefined;
+    if (controllerPod) {
+      const podRequest = createRequest(controllerPod.pod, { dryRun: true, userInfo: controllerPod.userInfo, ...(request.namespace ? { namespace: request.namespace } : {}) });
+      const podOf = { kind: request.kind.kind, name: request.name ?? null };
+      results.push({ document, admission: await admitNoted(engine, podRequest, `${context} (the pod of its template)`), podOf });
     }
   }
   return { allowed: results.every((r) => r.admission.allowed), results };
@@ -65,7 +85,7 @@ export function violationText(violation: { message: string; path?: string }): st
 export function checkReportToJSON(report: CheckReport): CheckReportJSON {
   return {
     allowed: report.allowed,
-    results: report.results.map(({ document, admission }) => ({
+    results: report.results.map(({ document, admission, podOf }) => ({
       file: document.file,
       kind: admission.request.kind.kind,
       namespace: admission.request.namespace ?? null,
@@ -74,6 +94,7 @@ export function checkReportToJSON(report: CheckReport): CheckReportJSON {
       violations: admission.violations.map((v) => ({ policy: v.policy, message: violationText(v) })),
       warnings: admission.warnings,
       patch: admission.patch,
+      podOf: podOf ?? null,
     })),
   };
 }

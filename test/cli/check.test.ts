@@ -184,6 +184,7 @@ describe('tollgate check: output', () => {
           ],
           warnings: [],
           patch: [{ op: 'add', path: '/metadata/annotations', value: { 'tollgate.dev/checked': 'true' } }],
+          podOf: null,
         },
       ],
     });
@@ -252,16 +253,70 @@ describe('tollgate check: output', () => {
   });
 });
 
+describe('tollgate check: the pods of workload templates', () => {
+  // A policy that sees only Pods: in the cluster it judges a Deployment's pods when the controller
+  // creates them, so offline the Deployment alone passing it would hide the denial.
+  const PODS_ONLY = `
+policies:
+  - module: annotation-injection
+    config:
+      annotations: { tollgate.dev/checked: "true" }
+  - module: image-registry-allowlist
+    match: { kinds: [Pod] }
+    config:
+      registries: [docker.io/library]
+`;
+  const DEPLOYMENT = (image: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+        - {name: api, image: "${image}"}
+`;
+
+  it('denies a workload whose template pod a Pod-only policy denies, naming the workload', async () => {
+    const podsOnly = path.join(dir, 'pods-only.yaml');
+    await writeFile(podsOnly, PODS_ONLY);
+    const manifest = path.join(dir, 'pods-only-deployment.yaml');
+    await writeFile(manifest, DEPLOYMENT('quay.io/evil/api:1'));
+    const mutated = path.join(dir, 'pods-only-mutated.yaml');
+    const { code, out } = await check(['-c', podsOnly, '--mutated-out', mutated, manifest]);
+    expect(code).toBe(1);
+    expect(out).toContain(`${manifest}#1  Deployment  shop/api  allowed (mutated: 1 patch operation)`);
+    expect(out).toContain(`${manifest}#1  Pod  shop/api-*  (the pod of Deployment api's template)  DENIED`);
+    expect(out).toContain('denied by image-registry-allowlist: spec.containers[0].image: container "api": image "quay.io/evil/api:1"');
+    expect(out).toContain('1 object and 1 pod of their templates checked: 1 allowed, 1 denied');
+    // --mutated-out writes the manifests' objects, not the pods their controllers would make.
+    const written = parseManifests(await readFile(mutated, 'utf8'), mutated);
+    expect(written.map((d) => d.object.kind)).toEqual(['Deployment']);
+
+    await writeFile(manifest, DEPLOYMENT('nginx:1.27'));
+    expect((await check(['-c', podsOnly, manifest])).code).toBe(0);
+  });
+
+  it('follows only admitted workloads (a denied one creates no pods), as the controller\'s service account', async () => {
+    const { code, out } = await check(['-c', config, '-o', 'json', path.join(dir, 'bad-deployment.yaml')]);
+    expect(code).toBe(1);
+    expect((JSON.parse(out) as { results: unknown[] }).results).toHaveLength(1);
+  });
+});
+
 describe('tollgate check: real-world manifest shapes', () => {
   it('checks Helm-rendered output (# Source comments, documents rendered empty)', async () => {
     const { code, out } = await check(['-c', config, '-o', 'json', path.join(FIXTURES, 'helm-rendered.yaml')]);
     expect(code).toBe(0);
-    const report = JSON.parse(out) as { allowed: boolean; results: Array<{ kind: string; name: string; allowed: boolean }> };
-    expect(report.results.map((r) => [r.kind, r.name, r.allowed])).toEqual([
-      ['ServiceAccount', 'shop', true],
-      ['Service', 'shop', true],
-      ['Deployment', 'shop', true],
-      ['Pod', 'shop-test-connection', true],
+    const report = JSON.parse(out) as { allowed: boolean; results: Array<{ kind: string; name: string; allowed: boolean; podOf: unknown }> };
+    expect(report.results.map((r) => [r.kind, r.name, r.allowed, r.podOf])).toEqual([
+      ['ServiceAccount', 'shop', true, null],
+      ['Service', 'shop', true, null],
+      ['Deployment', 'shop', true, null],
+      // The pod the Deployment's controller creates from its template (named by generateName).
+      ['Pod', null, true, { kind: 'Deployment', name: 'shop' }],
+      ['Pod', 'shop-test-connection', true, null],
     ]);
   });
 

@@ -49,19 +49,23 @@ export function formatCheckText(report: CheckReport): string {
   for (const result of report.results) {
     const { admission } = result;
     const verdict = !admission.allowed ? 'DENIED' : admission.patch.length > 0 ? `allowed (mutated: ${admission.patch.length} patch operation${admission.patch.length === 1 ? '' : 's'})` : 'allowed';
-    lines.push(`${locationOf(result)}  ${admission.request.kind.kind}  ${objectNameOf(result)}  ${verdict}`);
+    const podOf = result.podOf ? `  (the pod of ${result.podOf.kind} ${result.podOf.name ?? '<no name>'}'s template)` : '';
+    lines.push(`${locationOf(result)}  ${admission.request.kind.kind}  ${objectNameOf(result)}${podOf}  ${verdict}`);
     for (const v of admission.violations) lines.push(`    denied by ${v.policy}: ${violationText(v)}`);
     for (const w of admission.warnings) lines.push(`    warning: ${w}`);
   }
   const denied = report.results.filter((r) => !r.admission.allowed).length;
   const total = report.results.length;
-  lines.push(`${total} object${total === 1 ? '' : 's'} checked: ${total - denied} allowed, ${denied} denied`);
+  const pods = report.results.filter((r) => r.podOf).length;
+  const objects = total - pods;
+  const podsChecked = pods > 0 ? ` and ${pods} pod${pods === 1 ? '' : 's'} of their templates` : '';
+  lines.push(`${objects} object${objects === 1 ? '' : 's'}${podsChecked} checked: ${total - denied} allowed, ${denied} denied`);
   return `${lines.join('\n')}\n`;
 }
 
 /** The objects as the cluster would store them after the mutating chain, as one YAML stream kubectl reads back as they are. */
 export function formatMutated(report: CheckReport): string {
-  return writeManifests(report.results.map((r) => r.admission.patched));
+  return writeManifests(report.results.filter((r) => !r.podOf).map((r) => r.admission.patched));
 }
 
 export function checkCommand(io: CliIO, setExitCode: (code: number) => void): Command {

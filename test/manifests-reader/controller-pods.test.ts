@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import type { AdmissionRequest, KubernetesObject } from '../../src/admission/types.js';
+import { PolicyEngine } from '../../src/engine/engine.js';
+import { checkManifests } from '../../src/manifests/check.js';
+import { controllerPodOf } from '../../src/manifests/controller-pods.js';
+import { mutating, validating } from '../helpers/policies.js';
+
+const template = { metadata: { name: 'ignored', labels: { app: 'api' }, annotations: { note: 'x' }, finalizers: ['f'] }, spec: { containers: [{ name: 'api', image: 'nginx' }] } };
+
+describe('controllerPodOf', () => {
+  it.each([
+    ['v1', 'ReplicationController', { template }, 'replication-controller'],
+    ['apps/v1', 'Deployment', { template }, 'replicaset-controller'],
+    ['apps/v1', 'ReplicaSet', { template }, 'replicaset-controller'],
+    ['apps/v1', 'StatefulSet', { template }, 'statefulset-controller'],
+    ['apps/v1', 'DaemonSet', { template }, 'daemon-set-controller'],
+    ['batch/v1', 'Job', { template }, 'job-controller'],
+    ['batch/v1', 'CronJob', { jobTemplate: { spec: { template } } }, 'job-controller'],
+  ])('makes the pod of a %s %s from its template, as its controller does', (apiVersion, kind, spec, controller) => {
+    const made = controllerPodOf({ apiVersion, kind, metadata: { name: 'api', namespace: 'shop', labels: { tier: 'workload' } }, spec });
+    expect(made?.pod).toEqual({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      // The template's labels, annotations and finalizers, not its name nor the workload's labels.
+      metadata: { labels: { app: 'api' }, annotations: { note: 'x' }, finalizers: ['f'], generateName: 'api-', namespace: 'shop' },
+      spec: template.spec,
+    });
+    expect(made?.userInfo.username).toBe(`system:serviceaccount:kube-system:${controller}`);
+  });
+
+  it.each([
+    ['a Pod', { apiVersion: 'v1', kind: 'Pod', spec: template.spec }],
+    ['a PodTemplate (no controller makes pods of it)', { apiVersion: 'v1', kind: 'PodTemplate', template }],
+    ['a ConfigMap', { apiVersion: 'v1', kind: 'ConfigMap' }],
+    ['a Deployment without a template', { apiVersion: 'apps/v1', kind: 'Deployment', spec: {} }],
+    ['a Deployment of an unknown group', { apiVersion: 'example.com/v1', kind: 'Deployment', spec: { template } }],
+  ])('makes no pod of %s', (_what, object) => {
+    expect(controllerPodOf(object as KubernetesObject)).toBeUndefined();
+  });
+});
+
+describe('checkManifests and the pods of templates', () => {
+  const deployment = (image: string): KubernetesObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'api' },
+    spec: { template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image }] } } },
+  });
+  const document = (object: KubernetesObject) => ({ file: 'x.yaml', document: 1, object });
+
+  it('judges the pod of an admitted workload\'s stored template, as the controller\'s service account, in the workload\'s namespace', async () => {
+    const seen: AdmissionRequest[] = [];
+    const engine = new PolicyEngine([
+      // Mutates the template as stored: the pod is made from the mutated one.
+      mutating('pin', (request) => {
+        const spec = (request.object as { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } }).spec;
+        if (spec?.template?.metadata?.labels) spec.template.metadata.labels.pinned = 'yes';
+      }),
+      validating('pods only', (request) => {
+        seen.push(request);
+        const image = (request.object as { spec: { containers: Array<{ image: string }> } }).spec.containers[0]!.image;
+        return image.startsWith('nginx') ? { allowed: true } : { allowed: false, message: `no ${image}` };
+      }, { match: { kinds: ['Pod'] } }),
+    ]);
+    const report = await checkManifests(engine, [document(deployment('evil.io/x'))], { namespace: 'shop' });
+    expect(report.allowed).toBe(false);
+    expect(report.results.map((r) => [r.admission.request.kind.kind, r.admission.allowed, r.podOf])).toEqual([
+      ['Deployment', true, undefined],
+      ['Pod', false, { kind: 'Deployment', name: 'api' }],
+    ]);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ operation: 'CREATE', namespace: 'shop', dryRun: true, userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' } });
+    expect(seen[0]!.object?.metadata).toEqual({ labels: { app: 'api', pinned: 'yes' }, generateName: 'api-', namespace: 'shop' });
+
+    expect((await checkManifests(engine, [document(deployment('nginx:1.27'))])).allowed).toBe(true);
+  });
+
+  it('follows no denied workload: it creates no pods', async () => {
+    const engine = new PolicyEngine([validating('no deployments', () => ({ allowed: false, message: 'no' }), { match: { kinds: ['apps/Deployment'] } })]);
+    const report = await checkManifests(engine, [document(deployment('nginx'))]);
+    expect(report.results).toHaveLength(1);
+  });
+});
