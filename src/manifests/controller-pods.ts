@@ -29,12 +29,47 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** The daemon set controller's tolerations (AddOrUpdateDaemonPodTolerations), the last only for a pod on the host network. */
+const DAEMON_POD_TOLERATIONS: ReadonlyArray<{ key: string; effect: string }> = [
+  { key: 'node.kubernetes.io/not-ready', effect: 'NoExecute' },
+  { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' },
+  { key: 'node.kubernetes.io/disk-pressure', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/memory-pressure', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/pid-pressure', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/network-unavailable', effect: 'NoSchedule' },
+];
+
+/** A Go string field as stored: absent is "". */
+function goString(record: Record<string, unknown>, field: string): unknown {
+  return record[field] ?? '';
+}
+
+/**
+ * The spec of a DaemonSet's pod: its controller adds tolerations of the node conditions' taints
+ * (AddOrUpdateTolerationInPodSpec: one matching in key, operator, value and effect is replaced by
+ * the controller's, unless it already equals it; none matching, the controller's is appended).
+ */
+function withDaemonPodTolerations(spec: Record<string, unknown>): Record<string, unknown> {
+  let tolerations: unknown[] = Array.isArray(spec.tolerations) ? spec.tolerations : [];
+  const wanted = spec.hostNetwork === true ? DAEMON_POD_TOLERATIONS : DAEMON_POD_TOLERATIONS.slice(0, -1);
+  for (const { key, effect } of wanted) {
+    const toleration = { key, operator: 'Exists', effect };
+    const matches = (t: unknown): t is Record<string, unknown> =>
+      isRecord(t) && goString(t, 'key') === key && goString(t, 'operator') === 'Exists' && goString(t, 'value') === '' && goString(t, 'effect') === effect;
+    const matching = tolerations.filter(matches);
+    if (matching.some((t) => t.tolerationSeconds === undefined || t.tolerationSeconds === null)) continue;
+    tolerations = matching.length === 0 ? [...tolerations, toleration] : tolerations.map((t) => (matches(t) ? toleration : t));
+  }
+  return { ...spec, tolerations };
+}
+
 /**
  * The pod the controller of `workload` (as stored: after the mutating chain) creates from its
  * template, as controller.GetPodFromTemplate makes it: the template's labels, annotations,
- * finalizers and spec, named after the workload; undefined for an object no controller makes
- * pods of. What the controllers add besides (labels such as pod-template-hash, the owner
- * reference) is not known offline and left out.
+ * finalizers and spec, named after the workload, and for a DaemonSet the tolerations its
+ * controller adds; undefined for an object no controller makes pods of. What the controllers add
+ * besides (labels such as pod-template-hash, the owner reference) is not known offline and left out.
  */
 export function controllerPodOf(workload: KubernetesObject): ControllerPod | undefined {
   const kind = groupVersionKindOf(workload);
@@ -51,8 +86,9 @@ export function controllerPodOf(workload: KubernetesObject): ControllerPod | und
   if (typeof name === 'string' && name !== '') metadata.generateName = `${name}-`;
   const namespace = workload.metadata?.namespace;
   if (typeof namespace === 'string' && namespace !== '') metadata.namespace = namespace;
+  const spec = kind.kind === 'DaemonSet' && isRecord(template.spec) ? withDaemonPodTolerations(template.spec) : template.spec;
   return {
-    pod: { apiVersion: 'v1', kind: 'Pod', metadata, spec: template.spec },
+    pod: { apiVersion: 'v1', kind: 'Pod', metadata, spec },
     userInfo: { username: `system:serviceaccount:kube-system:${creator}`, groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
   };
 }

@@ -7,6 +7,15 @@ import { mutating, validating } from '../helpers/policies.js';
 
 const template = { metadata: { name: 'ignored', labels: { app: 'api' }, annotations: { note: 'x' }, finalizers: ['f'] }, spec: { containers: [{ name: 'api', image: 'nginx' }] } };
 
+const daemonTolerations = [
+  { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+  { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+  { key: 'node.kubernetes.io/disk-pressure', operator: 'Exists', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/memory-pressure', operator: 'Exists', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/pid-pressure', operator: 'Exists', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
+];
+
 describe('controllerPodOf', () => {
   it.each([
     ['v1', 'ReplicationController', { template }, 'replication-controller'],
@@ -23,9 +32,49 @@ describe('controllerPodOf', () => {
       kind: 'Pod',
       // The template's labels, annotations and finalizers, not its name nor the workload's labels.
       metadata: { labels: { app: 'api' }, annotations: { note: 'x' }, finalizers: ['f'], generateName: 'api-', namespace: 'shop' },
-      spec: template.spec,
+      spec: kind === 'DaemonSet' ? { ...template.spec, tolerations: daemonTolerations } : template.spec,
     });
     expect(made?.userInfo.username).toBe(`system:serviceaccount:kube-system:${controller}`);
+  });
+
+  describe('the tolerations the daemon set controller adds (AddOrUpdateDaemonPodTolerations)', () => {
+    const podOf = (spec: Record<string, unknown>) => {
+      const daemonSet: KubernetesObject = { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent' }, spec: { template: { spec } } };
+      const before = structuredClone(daemonSet);
+      const pod = controllerPodOf(daemonSet)!.pod;
+      expect(daemonSet).toEqual(before);
+      return pod.spec as { tolerations: unknown[] };
+    };
+    const containers = [{ name: 'agent', image: 'agent' }];
+
+    it('appends them after the template\'s own, network-unavailable only on the host network', () => {
+      const own = { key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' };
+      expect(podOf({ containers, tolerations: [own] }).tolerations).toEqual([own, ...daemonTolerations]);
+      expect(podOf({ containers, hostNetwork: true }).tolerations).toEqual([
+        ...daemonTolerations,
+        { key: 'node.kubernetes.io/network-unavailable', operator: 'Exists', effect: 'NoSchedule' },
+      ]);
+    });
+
+    it('keeps one equal to the controller\'s where it is, and replaces one that matches it with tolerationSeconds', () => {
+      const tolerations = podOf({
+        containers,
+        tolerations: [
+          { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+          { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+        ],
+      }).tolerations;
+      expect(tolerations).toEqual([
+        { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+        { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+        ...daemonTolerations.slice(2),
+      ]);
+    });
+
+    it('leaves one that differs in operator or value beside the controller\'s', () => {
+      const equal = { key: 'node.kubernetes.io/not-ready', operator: 'Equal', value: '', effect: 'NoExecute' };
+      expect(podOf({ containers, tolerations: [equal] }).tolerations).toEqual([equal, ...daemonTolerations]);
+    });
   });
 
   it.each([
