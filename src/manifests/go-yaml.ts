@@ -143,7 +143,7 @@ function resolveScalar(tag: string, text: string): { tag: string; value: GoScala
   return { tag: STR, value: str(text) };
 }
 
-/** Whether go-yaml reads `text`, written as a plain scalar, as that string (`0X1F` is 31 to it, `<<` a merge). */
+/** Whether go-yaml resolves `text`, written as a plain scalar, as that string (`0X1F` is 31 to it); a `<<` key is a merge besides. */
 export function readsPlainAsString(text: string): boolean {
   return resolveScalar('', text).tag === STR;
 }

@@ -1,12 +1,13 @@
 // Writes objects as a YAML stream that kubectl reads back as the same objects (`check
 // --mutated-out`). The yaml package writes YAML for its own reading; kubectl's go-yaml v2 reads
 // some of it otherwise: strings such as `0X1F`, `0o17` or `1_000` written plain are numbers to it,
-// and U+0085, U+2028 and U+2029 break lines even inside quotes. Such strings, and those holding a
+// a key `<<` a merge, and U+0085, U+2028 and U+2029 break lines even inside quotes. Such strings, and those holding a
 // tab, are written double quoted, with those characters escaped.
 import { stringify, type Tags } from 'yaml';
 import { readsPlainAsString } from './go-yaml.js';
 
 const STR_TAG = 'tag:yaml.org,2002:str';
+const MERGE_TAG = 'tag:yaml.org,2002:merge';
 
 /**
  * Characters that go-yaml reads otherwise than the yaml package writes them: line breaks to it, a
@@ -29,14 +30,21 @@ function doubleQuoted(text: string): string {
  */
 const LINE_STARTING_WITH_SPACE = /(?:^|\n) /;
 
-/** Whether the yaml package's own choice of style could be read otherwise by kubectl. */
+/**
+ * Whether the yaml package's own choice of style could be read otherwise by kubectl. A key `<<`
+ * written plain is a merge to go-yaml (its resolve reads the text as a string, so it is checked
+ * apart); quoted, it is the key `<<`.
+ */
 function needsGoQuoting(text: string): boolean {
-  return ESCAPED.test(text) || (text.includes('\n') && LINE_STARTING_WITH_SPACE.test(text)) || !readsPlainAsString(text);
+  return ESCAPED.test(text) || (text.includes('\n') && LINE_STARTING_WITH_SPACE.test(text)) || text === '<<' || !readsPlainAsString(text);
 }
 
-/** The YAML 1.1 tags with strings written as above; YAML 1.1 so that `yes` or `0644` are quoted too. */
+/**
+ * The YAML 1.1 tags with strings written as above; YAML 1.1 so that `yes` or `0644` are quoted too.
+ * Without its merge tag, which would write a string `<<` plain: a merge to kubectl.
+ */
 function goSafeTags(tags: Tags): Tags {
-  return tags.map((tag) => {
+  return tags.filter((tag) => typeof tag === 'string' || tag.tag !== MERGE_TAG).map((tag) => {
     if (typeof tag === 'string' || tag.tag !== STR_TAG || !tag.stringify) return tag;
     const stringifyString = tag.stringify;
     return {

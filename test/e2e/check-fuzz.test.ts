@@ -182,6 +182,9 @@ describe('tollgate check reads drawn manifests as kubectl does, or refuses them'
       }),
       { seed: SEED + 2, numRuns: WRITE_RUNS },
     );
+    // A key << (from a JSON manifest, or a mutating policy): written plain, kubectl would merge at it.
+    const mergeKey = [{ apiVersion: 'example.com/v1', kind: 'Thing', metadata: { name: 'a' }, spec: { '<<': { replicas: 3 }, replicas: 1 }, data: { '<<': 'x' } }];
+    expect(comparable(await readBack(mergeKey))).toEqual(comparable(mergeKey));
     let rewritten = 0;
     for (const manifest of fc.sample(manifestArbitrary(), { seed: SEED + 3, numRuns: WRITE_RUNS })) {
       const read = readerReads(manifest);

@@ -27,6 +27,15 @@ describe('writeManifests', () => {
     expect(text).toContain('apiVersion: v1');
   });
 
+  it('writes a key << quoted, which kubectl reads as that key (plain, it is a merge to kubectl)', () => {
+    // The reader refuses a quoted << (few readers know it does not merge), so the text is checked;
+    // the e2e test reads it back through kubectl's decoding.
+    const object = { apiVersion: 'example.com/v1', kind: 'Thing', metadata: { name: 'a' }, spec: { '<<': { replicas: 3 }, replicas: 1, merge: '<<' } };
+    const text = writeManifests([object]);
+    expect(text).toContain('  "<<":\n    replicas: 3\n');
+    expect(text).not.toMatch(/^\s*<<:/m);
+  });
+
   it('writes a stream of several objects, --- between them', () => {
     const objects = [{ apiVersion: 'v1', kind: 'A', v: 1 }, { apiVersion: 'v1', kind: 'B', v: [1.5, true, null, '---', '...'] }];
     expect(readBack(objects)).toEqual(objects);
