@@ -64,12 +64,46 @@ function withDaemonPodTolerations(spec: Record<string, unknown>): Record<string,
   return { ...spec, tolerations };
 }
 
+const JOB_TRACKING_FINALIZER = 'batch.kubernetes.io/job-tracking';
+
+/**
+ * A StatefulSet's first pod, as its controller makes it (newStatefulSetPod): named `<set>-0`, not
+ * generated, with the pod-name and pod-index labels, the set's service as its subdomain, and a
+ * claim volume per volumeClaimTemplate (`<template>-<set>-0`) in place of a volume of that name.
+ * Sets `metadata`'s name and labels; returns the spec.
+ */
+function asFirstStatefulSetPod(set: KubernetesObject, name: string, metadata: Record<string, unknown>, spec: Record<string, unknown>): Record<string, unknown> {
+  const podName = `${name}-0`;
+  delete metadata.generateName;
+  metadata.name = podName;
+  metadata.labels = { ...(isRecord(metadata.labels) ? metadata.labels : {}), 'statefulset.kubernetes.io/pod-name': podName, 'apps.kubernetes.io/pod-index': '0' };
+  const setSpec = isRecord(set.spec) ? set.spec : {};
+  const claims = (Array.isArray(setSpec.volumeClaimTemplates) ? setSpec.volumeClaimTemplates : [])
+    .map((claim: unknown) => (isRecord(claim) && isRecord(claim.metadata) && typeof claim.metadata.name === 'string' ? claim.metadata.name : undefined))
+    .filter((claim): claim is string => claim !== undefined);
+  const volumes = Array.isArray(spec.volumes) ? spec.volumes : [];
+  const podSpec: Record<string, unknown> = {
+    ...spec,
+    hostname: podName,
+    // The controller orders the claim volumes by Go map iteration; sorted here.
+    volumes: [
+      ...[...new Set(claims)].sort().map((claim) => ({ name: claim, persistentVolumeClaim: { claimName: `${claim}-${name}-0` } })),
+      ...volumes.filter((volume) => !(isRecord(volume) && claims.includes(volume.name as string))),
+    ],
+  };
+  if (typeof setSpec.serviceName === 'string' && setSpec.serviceName !== '') podSpec.subdomain = setSpec.serviceName;
+  if (podSpec.volumes === undefined || (podSpec.volumes as unknown[]).length === 0) delete podSpec.volumes;
+  return podSpec;
+}
+
 /**
  * The pod the controller of `workload` (as stored: after the mutating chain) creates from its
  * template, as controller.GetPodFromTemplate makes it: the template's labels, annotations,
  * finalizers and spec, named after the workload, and for a DaemonSet the tolerations its
  * controller adds; undefined for an object no controller makes pods of. What the controllers add
- * besides (labels such as pod-template-hash, the owner reference) is not known offline and left out.
+ * besides is left out: labels such as pod-template-hash and controller-revision-hash and the
+ * owner reference (not known offline), an indexed Job's index. A StatefulSet's pod is its first
+ * (`<set>-0`), and a Job's carries the job-tracking finalizer.
  */
 export function controllerPodOf(workload: KubernetesObject): ControllerPod | undefined {
   const kind = groupVersionKindOf(workload);
@@ -86,7 +120,10 @@ export function controllerPodOf(workload: KubernetesObject): ControllerPod | und
   if (typeof name === 'string' && name !== '') metadata.generateName = `${name}-`;
   const namespace = workload.metadata?.namespace;
   if (typeof namespace === 'string' && namespace !== '') metadata.namespace = namespace;
-  const spec = kind.kind === 'DaemonSet' && isRecord(template.spec) ? withDaemonPodTolerations(template.spec) : template.spec;
+  let spec = kind.kind === 'DaemonSet' && isRecord(template.spec) ? withDaemonPodTolerations(template.spec) : template.spec;
+  // The Job controller tracks its pods with a finalizer (always, since Kubernetes 1.26).
+  if (creator === 'job-controller') metadata.finalizers = [...(Array.isArray(metadata.finalizers) ? metadata.finalizers : []), JOB_TRACKING_FINALIZER];
+  if (kind.kind === 'StatefulSet' && typeof name === 'string' && isRecord(template.spec)) spec = asFirstStatefulSetPod(workload, name, metadata, template.spec);
   return {
     pod: { apiVersion: 'v1', kind: 'Pod', metadata, spec },
     userInfo: { username: `system:serviceaccount:kube-system:${creator}`, groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },

@@ -298,7 +298,7 @@ spec:
     expect((await check(['-c', podsOnly, manifest])).code).toBe(0);
   });
 
-  it('follows only admitted workloads (a denied one creates no pods), as the controller\'s service account', async () => {
+  it('follows only admitted workloads: a denied one creates no pods', async () => {
     const { code, out } = await check(['-c', config, '-o', 'json', path.join(dir, 'bad-deployment.yaml')]);
     expect(code).toBe(1);
     expect((JSON.parse(out) as { results: unknown[] }).results).toHaveLength(1);

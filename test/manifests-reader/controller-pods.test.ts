@@ -21,7 +21,6 @@ describe('controllerPodOf', () => {
     ['v1', 'ReplicationController', { template }, 'replication-controller'],
     ['apps/v1', 'Deployment', { template }, 'replicaset-controller'],
     ['apps/v1', 'ReplicaSet', { template }, 'replicaset-controller'],
-    ['apps/v1', 'StatefulSet', { template }, 'statefulset-controller'],
     ['apps/v1', 'DaemonSet', { template }, 'daemon-set-controller'],
     ['batch/v1', 'Job', { template }, 'job-controller'],
     ['batch/v1', 'CronJob', { jobTemplate: { spec: { template } } }, 'job-controller'],
@@ -31,10 +30,41 @@ describe('controllerPodOf', () => {
       apiVersion: 'v1',
       kind: 'Pod',
       // The template's labels, annotations and finalizers, not its name nor the workload's labels.
-      metadata: { labels: { app: 'api' }, annotations: { note: 'x' }, finalizers: ['f'], generateName: 'api-', namespace: 'shop' },
+      // A Job's pods carry the Job controller's tracking finalizer besides.
+      metadata: { labels: { app: 'api' }, annotations: { note: 'x' }, finalizers: controller === 'job-controller' ? ['f', 'batch.kubernetes.io/job-tracking'] : ['f'], generateName: 'api-', namespace: 'shop' },
       spec: kind === 'DaemonSet' ? { ...template.spec, tolerations: daemonTolerations } : template.spec,
     });
     expect(made?.userInfo.username).toBe(`system:serviceaccount:kube-system:${controller}`);
+  });
+
+  it('makes a StatefulSet\'s first pod as its controller names it: <set>-0, its hostname, the service as subdomain, a claim volume per template', () => {
+    const volumes = [{ name: 'data', emptyDir: {} }, { name: 'config', configMap: { name: 'c' } }];
+    const set: KubernetesObject = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'db', namespace: 'shop' },
+      spec: { serviceName: 'db-headless', volumeClaimTemplates: [{ metadata: { name: 'logs' } }, { metadata: { name: 'data' } }], template: { ...template, spec: { ...template.spec, volumes } } },
+    };
+    const made = controllerPodOf(set);
+    expect(made?.pod.metadata).toEqual({
+      name: 'db-0',
+      namespace: 'shop',
+      labels: { app: 'api', 'statefulset.kubernetes.io/pod-name': 'db-0', 'apps.kubernetes.io/pod-index': '0' },
+      annotations: { note: 'x' },
+      finalizers: ['f'],
+    });
+    expect(made?.pod.spec).toEqual({
+      ...template.spec,
+      hostname: 'db-0',
+      subdomain: 'db-headless',
+      // The claims take the place of a volume of their name (data's emptyDir is gone).
+      volumes: [
+        { name: 'data', persistentVolumeClaim: { claimName: 'data-db-0' } },
+        { name: 'logs', persistentVolumeClaim: { claimName: 'logs-db-0' } },
+        { name: 'config', configMap: { name: 'c' } },
+      ],
+    });
+    expect(made?.userInfo.username).toBe('system:serviceaccount:kube-system:statefulset-controller');
   });
 
   describe('the tolerations the daemon set controller adds (AddOrUpdateDaemonPodTolerations)', () => {
