@@ -47,7 +47,8 @@ kind: Namespace
 metadata: {name: shop}
 `;
 
-const BAD_DEPLOYMENT = `apiVersion: apps/v1
+/** The Deployment shop/api, its one container running `image`. */
+const deployment = (image: string) => `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: api, namespace: shop}
 spec:
@@ -56,8 +57,10 @@ spec:
     metadata: {labels: {app: api}}
     spec:
       containers:
-        - {name: api, image: "docker.io/acmeevil/api:1"}
+        - {name: api, image: "${image}"}
 `;
+
+const BAD_DEPLOYMENT = deployment('docker.io/acmeevil/api:1');
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tollgate-check-'));
@@ -266,23 +269,11 @@ policies:
     config:
       registries: [docker.io/library]
 `;
-  const DEPLOYMENT = (image: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api, namespace: shop}
-spec:
-  selector: {matchLabels: {app: api}}
-  template:
-    metadata: {labels: {app: api}}
-    spec:
-      containers:
-        - {name: api, image: "${image}"}
-`;
-
   it('denies a workload whose template pod a Pod-only policy denies, naming the workload', async () => {
     const podsOnly = path.join(dir, 'pods-only.yaml');
     await writeFile(podsOnly, PODS_ONLY);
     const manifest = path.join(dir, 'pods-only-deployment.yaml');
-    await writeFile(manifest, DEPLOYMENT('quay.io/evil/api:1'));
+    await writeFile(manifest, deployment('quay.io/evil/api:1'));
     const mutated = path.join(dir, 'pods-only-mutated.yaml');
     const { code, out } = await check(['-c', podsOnly, '--mutated-out', mutated, manifest]);
     expect(code).toBe(1);
@@ -294,7 +285,7 @@ spec:
     const written = parseManifests(await readFile(mutated, 'utf8'), mutated);
     expect(written.map((d) => d.object.kind)).toEqual(['Deployment']);
 
-    await writeFile(manifest, DEPLOYMENT('nginx:1.27'));
+    await writeFile(manifest, deployment('nginx:1.27'));
     expect((await check(['-c', podsOnly, manifest])).code).toBe(0);
   });
 
