@@ -1,8 +1,8 @@
 // Writes objects as a YAML stream that kubectl reads back as the same objects (`check
 // --mutated-out`). The yaml package writes YAML for its own reading; kubectl's go-yaml v2 reads
 // some of it otherwise: strings such as `0X1F`, `0o17` or `1_000` written plain are numbers to it,
-// a key `<<` a merge, and U+0085, U+2028 and U+2029 break lines even inside quotes. Such strings, and those holding a
-// tab, are written double quoted, with those characters escaped.
+// a key `<<` a merge, and U+0085, U+2028 and U+2029 break lines even inside quotes. Such strings,
+// and those holding a tab, are written double quoted, with those characters escaped.
 import { stringify, type Tags } from 'yaml';
 import { readsPlainAsString } from './go-yaml.js';
 
