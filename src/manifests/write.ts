@@ -10,17 +10,17 @@ const STR_TAG = 'tag:yaml.org,2002:str';
 const MERGE_TAG = 'tag:yaml.org,2002:merge';
 
 /**
- * Characters that go-yaml reads otherwise than the yaml package writes them: line breaks to it, a
- * byte order mark, C1 controls, and tabs (which the yaml package leaves at the start of a block
- * scalar's line, where go-yaml takes them for indentation).
+ * Characters that go-yaml reads otherwise than the yaml package writes them, and JSON.stringify
+ * leaves as they are: line breaks to go-yaml, a byte order mark, C1 controls.
  */
-const ESCAPED = /[\t\u0085\u2028\u2029\ufeff\u007f-\u009f]/;
+const GO_ESCAPED = /[\u0085\u2028\u2029\ufeff\u007f-\u009f]/;
+const GO_ESCAPED_ALL = new RegExp(GO_ESCAPED.source, 'g');
 
 const YAML_ESCAPES: Record<string, string> = { '\u0085': '\\N', '\u2028': '\\L', '\u2029': '\\P' };
 
 /** `text` as a double-quoted YAML scalar, in the escapes go-yaml reads (JSON's, and \N \L \P \x \u). */
 function doubleQuoted(text: string): string {
-  return JSON.stringify(text).replace(/[\u0085\u2028\u2029\ufeff\u007f-\u009f]/g, (c) => YAML_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(text).replace(GO_ESCAPED_ALL, (c) => YAML_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
@@ -36,7 +36,8 @@ const LINE_STARTING_WITH_SPACE = /(?:^|\n) /;
  * apart); quoted, it is the key `<<`.
  */
 function needsGoQuoting(text: string): boolean {
-  return ESCAPED.test(text) || (text.includes('\n') && LINE_STARTING_WITH_SPACE.test(text)) || text === '<<' || !readsPlainAsString(text);
+  // A tab too: the yaml package leaves one at the start of a block scalar's line, where go-yaml takes it for indentation.
+  return GO_ESCAPED.test(text) || text.includes('\t') || (text.includes('\n') && LINE_STARTING_WITH_SPACE.test(text)) || text === '<<' || !readsPlainAsString(text);
 }
 
 /**
