@@ -54,7 +54,8 @@ export function podSpecPathOf(kind: Pick<GroupVersionKind, 'group' | 'kind'>): r
   return POD_SPEC_PATHS_BY_GROUP.get(kind.group)?.get(kind.kind);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+/** A JSON object: not null, not an array. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -14,11 +14,17 @@ export interface CheckOptions {
   namespace?: string;
 }
 
+/** A workload whose controller creates pods from its template, by kind and name. */
+export interface WorkloadRef {
+  kind: string;
+  name: string | null;
+}
+
 export interface CheckResult {
   document: ManifestDocument;
   admission: AdmissionResult;
   /** For the pod a workload's controller creates from its template: the workload (the document's object). */
-  podOf?: { kind: string; name: string | null };
+  podOf?: WorkloadRef;
 }
 
 export interface CheckReport {
@@ -37,12 +43,17 @@ export interface CheckResultJSON {
   warnings: string[];
   patch: JsonPatchOperation[];
   /** For the pod a workload's controller creates from its template: that workload; null for a manifest's object. */
-  podOf: { kind: string; name: string | null } | null;
+  podOf: WorkloadRef | null;
 }
 
 export interface CheckReportJSON {
   allowed: boolean;
   results: CheckResultJSON[];
+}
+
+/** Where a document was found: `file#document`, and `.items[i]` for a list's item. */
+export function documentLocation(document: ManifestDocument): string {
+  return `${document.file}#${document.document}${document.item === undefined ? '' : `.items[${document.item}]`}`;
 }
 
 async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, context: string): Promise<AdmissionResult> {
@@ -64,7 +75,7 @@ export async function checkManifests(engine: PolicyEngine, documents: readonly M
   const results: CheckResult[] = [];
   for (const document of documents) {
     const request = createRequest(document.object, { dryRun: true, ...(options.namespace ? { namespace: options.namespace } : {}) });
-    const context = `${document.file}#${document.document}${document.item === undefined ? '' : `.items[${document.item}]`}`;
+    const context = documentLocation(document);
     const admission = await admitNoted(engine, request, context);
     results.push({ document, admission });
     const controllerPod = admission.allowed && admission.patched ? controllerPodOf(admission.patched) : undefined;

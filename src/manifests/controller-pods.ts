@@ -2,7 +2,7 @@
 // when the controller creates it, so `tollgate check` judges it too: a policy that matches only
 // Pods would otherwise pass a Deployment whose pods it then denies, one by one, in the cluster.
 import type { KubernetesObject, UserInfo } from '../admission/types.js';
-import { podSpecPathOf } from '../kube/pod-spec.js';
+import { isRecord, podSpecPathOf } from '../kube/pod-spec.js';
 import { groupVersionKindOf } from './request.js';
 
 /** `group/Kind` -> the controller that creates its pods (its service account in kube-system). */
@@ -23,10 +23,6 @@ export interface ControllerPod {
   pod: KubernetesObject;
   /** Who creates it: the controller's service account. */
   userInfo: UserInfo;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The daemon set controller's tolerations (AddOrUpdateDaemonPodTolerations), the last only for a pod on the host network. */

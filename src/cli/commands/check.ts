@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/load.js';
 import { createEngine } from '../../engine/create.js';
 import { ErrorCodes, TollgateError, describeError } from '../../errors.js';
 import { createLogger } from '../../log/logger.js';
-import { checkManifests, checkReportToJSON, violationText, type CheckReport, type CheckResult } from '../../manifests/check.js';
+import { checkManifests, checkReportToJSON, documentLocation, violationText, type CheckReport, type CheckResult } from '../../manifests/check.js';
 import { readManifests } from '../../manifests/read.js';
 import { writeManifests } from '../../manifests/write.js';
 import { DEFAULT_NAMESPACE } from '../../manifests/request.js';
@@ -33,10 +33,6 @@ function parseNamespace(value: string): string {
   return value;
 }
 
-function locationOf({ document }: CheckResult): string {
-  return `${document.file}#${document.document}${document.item === undefined ? '' : `.items[${document.item}]`}`;
-}
-
 function objectNameOf({ admission }: CheckResult): string {
   const generateName = admission.request.object?.metadata?.generateName;
   const name = admission.request.name ?? (typeof generateName === 'string' ? `${generateName}*` : '<no name>');
@@ -50,7 +46,7 @@ export function formatCheckText(report: CheckReport): string {
     const { admission } = result;
     const verdict = !admission.allowed ? 'DENIED' : admission.patch.length > 0 ? `allowed (mutated: ${admission.patch.length} patch operation${admission.patch.length === 1 ? '' : 's'})` : 'allowed';
     const podOf = result.podOf ? `  (the pod of ${result.podOf.kind} ${result.podOf.name ?? '<no name>'}'s template)` : '';
-    lines.push(`${locationOf(result)}  ${admission.request.kind.kind}  ${objectNameOf(result)}${podOf}  ${verdict}`);
+    lines.push(`${documentLocation(result.document)}  ${admission.request.kind.kind}  ${objectNameOf(result)}${podOf}  ${verdict}`);
     for (const v of admission.violations) lines.push(`    denied by ${v.policy}: ${violationText(v)}`);
     for (const w of admission.warnings) lines.push(`    warning: ${w}`);
   }
