@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AdmissionRequest, KubernetesObject } from '../../src/admission/types.js';
 import { PolicyEngine } from '../../src/engine/engine.js';
 import { checkManifests } from '../../src/manifests/check.js';
+import { POD_SPEC_KINDS, podSpecPathOf } from '../../src/kube/pod-spec.js';
 import { controllerPodOf } from '../../src/manifests/controller-pods.js';
 import { mutating, validating } from '../helpers/policies.js';
 
@@ -105,6 +106,21 @@ describe('controllerPodOf', () => {
       const equal = { key: 'node.kubernetes.io/not-ready', operator: 'Equal', value: '', effect: 'NoExecute' };
       expect(podOf({ containers, tolerations: [equal] }).tolerations).toEqual([equal, ...daemonTolerations]);
     });
+  });
+
+  it('makes a pod for every kind the policies read a pod template of, but Pod and PodTemplate (a controller for each)', () => {
+    const workloads = POD_SPEC_KINDS.filter((kind) => kind !== '/Pod' && kind !== '/PodTemplate');
+    for (const groupKind of workloads) {
+      const [group, kind] = groupKind.split('/') as [string, string];
+      const specPath = podSpecPathOf({ group, kind })!;
+      // The object with the template's spec at the kind's pod spec path.
+      const object: Record<string, unknown> = { apiVersion: group ? `${group}/v1` : 'v1', kind, metadata: { name: 'w' } };
+      let at = object;
+      for (const key of specPath.slice(0, -1)) at = (at[key] = {}) as Record<string, unknown>;
+      at.spec = template.spec;
+      expect(controllerPodOf(object as KubernetesObject)?.userInfo.username, groupKind).toMatch(/^system:serviceaccount:kube-system:[a-z-]+-controller$/);
+    }
+    expect(workloads.length).toBeGreaterThanOrEqual(7);
   });
 
   it.each([
