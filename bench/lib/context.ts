@@ -54,6 +54,13 @@ export interface BenchSettings {
   rate: number;
 }
 
+/** One number for each compared side. */
+export interface SideNumbers {
+  floor?: number;
+  tollgate: number;
+  baseline?: number;
+}
+
 /** Each compared server (floor, tollgate, baseline) and the processes of its side, itself first. */
 export type ExecutionGroups = Map<ServerProcess, ServerProcess[]>;
 
@@ -174,9 +181,11 @@ export class BenchContext {
   }
 
   /** One number per side from `alternateExecutions`' results: the sideLevel of `pick` (report.ts). */
-  levels<T>(results: Map<ServerProcess, T[][]>, pick: (result: T) => number): { floor?: number; tollgate: number; baseline?: number } {
-    const levels = new Map([...results].map(([server, runs]) => [server, [sideLevel(runs.map((processRuns) => processRuns.map(pick)))]]));
-    return this.values(levels, (level) => level);
+  levels<T>(results: Map<ServerProcess, T[][]>, pick: (result: T) => number): SideNumbers {
+    return this.bySide((server) => {
+      const runs = results.get(server);
+      return runs ? sideLevel(runs.map((processRuns) => processRuns.map(pick))) : undefined;
+    });
   }
 
   /** The 95% intervals (ratioInterval, report.ts) of tollgate/floor and tollgate/baseline from `alternateExecutions`' results. */
@@ -190,17 +199,18 @@ export class BenchContext {
   private flip = false;
 
   /** One number per side from `alternate`'s results: `combine` (the mean) of `pick` over the rounds. */
-  values<T>(
-    results: Map<ServerProcess, T[]>,
-    pick: (result: T) => number,
-    combine: (values: number[]) => number = mean,
-  ): { floor?: number; tollgate: number; baseline?: number } {
-    const of = (server: ServerProcess | undefined) => {
-      const list = server ? results.get(server) : undefined;
+  values<T>(results: Map<ServerProcess, T[]>, pick: (result: T) => number, combine: (values: number[]) => number = mean): SideNumbers {
+    return this.bySide((server) => {
+      const list = results.get(server);
       return list && list.length > 0 ? combine(list.map(pick)) : undefined;
-    };
-    const [floor, baseline] = [of(this.floor), of(this.baseline)];
-    return { tollgate: of(this.tollgate) ?? Number.NaN, ...(floor === undefined ? {} : { floor }), ...(baseline === undefined ? {} : { baseline }) };
+    });
+  }
+
+  /** The compared sides' numbers, `of` each side's server; a side without one is left out (tollgate's is NaN). */
+  private bySide(of: (server: ServerProcess) => number | undefined): SideNumbers {
+    const get = (server: ServerProcess | undefined) => (server ? of(server) : undefined);
+    const [floor, baseline] = [get(this.floor), get(this.baseline)];
+    return { tollgate: get(this.tollgate) ?? Number.NaN, ...(floor === undefined ? {} : { floor }), ...(baseline === undefined ? {} : { baseline }) };
   }
 
   /**
