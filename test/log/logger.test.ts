@@ -209,18 +209,26 @@ describe('flush', () => {
     try {
       const filler = 'x'.repeat(1000);
       for (let i = 0; i < 300; i++) out.logger.info({ i, filler }, 'line');
+      let written = 0;
+      out.destination.stream.on('write', (bytes) => (written += bytes));
       let flushed = false;
+      let writtenAtCallback = -1;
       out.destination.stream.flush(() => {
         flushed = true;
+        // Taken once the 'write' event that called back has reached this test's listener too.
+        queueMicrotask(() => (writtenAtCallback = written));
       });
       await new Promise((resolve) => setTimeout(resolve, 300));
       // 300 KiB against the FIFO's 64: most of it still waits.
       expect(flushed).toBe(false);
       out.read();
-      await vi.waitFor(() => expect(flushed).toBe(true), { timeout: 10_000, interval: 10 });
-      // By the time it called back, every line had been written.
+      await vi.waitFor(() => expect(writtenAtCallback).toBeGreaterThan(0), { timeout: 10_000, interval: 10 });
+      // By the time it called back, every line had been written: what was written by then (read
+      // once the reader has drained the FIFO, up to 64 KiB behind the writes) holds all of them.
+      await vi.waitFor(() => expect(out.received().length).toBeGreaterThanOrEqual(writtenAtCallback), { timeout: 10_000, interval: 10 });
       const ids = out
         .received()
+        .subarray(0, writtenAtCallback)
         .toString('utf8')
         .split('\n')
         .filter(Boolean)
