@@ -405,12 +405,20 @@ export class PolicyEngine {
    */
   async admit(request: AdmissionRequest): Promise<{ mutation: ReviewOutcome; validation: ReviewOutcome; verdict: Verdict }> {
     const mutation = await this.mutate(request);
-    if (!mutation.verdict.allowed) return { mutation, validation: { verdict: { allowed: true, warnings: [] }, policies: [] }, verdict: mutation.verdict };
+    if (!mutation.verdict.allowed) return { mutation, validation: notRun(), verdict: mutation.verdict };
     const validation = await this.validate({ ...request, object: mutation.object ?? null });
-    const warnings = [...mutation.verdict.warnings, ...validation.verdict.warnings];
-    const verdict: Verdict = validation.verdict.allowed
-      ? { ...mutation.verdict, warnings }
-      : { ...validation.verdict, warnings };
-    return { mutation, validation, verdict };
+    return { mutation, validation, verdict: combinedVerdict(mutation, validation) };
   }
+}
+
+/** The outcome of a chain that did not run (the request was denied before it, or never sent to it). */
+export function notRun(object?: KubernetesObject | null): ReviewOutcome {
+  return { verdict: { allowed: true, warnings: [] }, policies: [], ...(object === undefined ? {} : { object }) };
+}
+
+/** The apiserver's verdict once both chains answered: the validating chain's denial or the mutation's patch, with the warnings of both. */
+export function combinedVerdict(mutation: ReviewOutcome, validation: ReviewOutcome): Verdict {
+  if (!mutation.verdict.allowed) return mutation.verdict;
+  const warnings = [...mutation.verdict.warnings, ...validation.verdict.warnings];
+  return validation.verdict.allowed ? { ...mutation.verdict, warnings } : { ...validation.verdict, warnings };
 }

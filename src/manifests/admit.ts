@@ -4,7 +4,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Verdict } from '../admission/response.js';
 import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../admission/types.js';
-import type { PolicyEngine, PolicyOutcome } from '../engine/engine.js';
+import { combinedVerdict, notRun, type PolicyEngine, type PolicyOutcome } from '../engine/engine.js';
 import { findPoisonedKey } from './poisoning.js';
 
 const { applyPatch } = fastJsonPatch;
@@ -65,25 +65,79 @@ function violationsOf(engine: PolicyEngine, verdict: Verdict, outcomes: readonly
   return violations.length > 0 ? violations : [{ policy: TOLLGATE, message: verdict.message ?? 'denied' }];
 }
 
-/** Runs `request` through the engine's mutating and then validating chain. */
-export async function admitRequest(engine: PolicyEngine, request: AdmissionRequest): Promise<AdmissionResult> {
+/** Whether the apiserver calls tollgate in one phase of a request (mutating, then validating). */
+export interface PhaseCall {
+  called: boolean;
+  /** Why the apiserver rejects the request in this phase without calling (a matchCondition it cannot evaluate, under failurePolicy Fail). */
+  rejected?: string;
+  /** Whether an error answer rejects the request (a called webhook's failurePolicy is Fail) rather than skipping the webhook. */
+  failOnError: boolean;
+}
+
+/** Decides a phase; `request` carries the object as that phase sees it (the validating phase: as mutated). */
+export type PhaseCalls = (phase: 'mutate' | 'validate', request: AdmissionRequest) => PhaseCall;
+
+/** Without webhook configurations: tollgate is called in both phases, and an error answer rejects. */
+const ALWAYS_CALLED: PhaseCall = Object.freeze({ called: true, failOnError: true });
+
+/** A request the apiserver rejects itself, before or instead of tollgate's verdict. */
+function rejection(request: AdmissionRequest, policy: string, message: string, code: number, path?: string): AdmissionResult {
+  return {
+    request,
+    allowed: false,
+    verdict: { allowed: false, code, message: `[${policy}] ${message}`, warnings: [] },
+    violations: [path === undefined ? { policy, message } : { policy, message, path }],
+    warnings: [],
+    patch: [],
+    patched: request.object ?? null,
+    policies: [],
+  };
+}
+
+function poisonedKeyRejection(request: AdmissionRequest, poisoned: string): AdmissionResult {
+  const message =
+    `the object has a key the webhook refuses (${poisoned}): its JSON parser answers such a review with HTTP 400, ` +
+    'and the apiserver then applies the webhook’s failurePolicy (under Fail, the request is rejected)';
+  return rejection(request, TOLLGATE, message, 400, poisoned);
+}
+
+/** Names the rejections the apiserver makes itself (a webhook's matchCondition it cannot evaluate). */
+export const APISERVER = 'apiserver';
+
+/**
+ * Runs `request` through the engine's mutating and then validating chain, as the apiserver does;
+ * `calls` says which phases call tollgate at all (from the cluster's webhook configurations), both
+ * when absent.
+ */
+export async function admitRequest(engine: PolicyEngine, request: AdmissionRequest, calls?: PhaseCalls): Promise<AdmissionResult> {
   const poisoned = findPoisonedKey(request.object) ?? findPoisonedKey(request.oldObject);
-  if (poisoned !== undefined) {
-    const message =
-      `the object has a key the webhook refuses (${poisoned}): its JSON parser answers such a review with HTTP 400, ` +
-      'and the apiserver then applies the webhook’s failurePolicy (under Fail, the request is rejected)';
-    return {
-      request,
-      allowed: false,
-      verdict: { allowed: false, code: 400, message: `[${TOLLGATE}] ${message}`, warnings: [] },
-      violations: [{ policy: TOLLGATE, message, path: poisoned }],
-      warnings: [],
-      patch: [],
-      patched: request.object ?? null,
-      policies: [],
-    };
+  const phase = (name: 'mutate' | 'validate', seen: AdmissionRequest) => (calls ? calls(name, seen) : ALWAYS_CALLED);
+
+  const mutating = phase('mutate', request);
+  if (mutating.rejected !== undefined) return rejection(request, APISERVER, mutating.rejected, 500);
+  let mutation = notRun(request.object ?? null);
+  if (mutating.called) {
+    // An error answer: the webhook is skipped under failurePolicy Ignore.
+    if (poisoned !== undefined) {
+      if (mutating.failOnError) return poisonedKeyRejection(request, poisoned);
+    } else {
+      mutation = await engine.mutate(request);
+    }
   }
-  const { mutation, validation, verdict } = await engine.admit(request);
+  let validation = notRun();
+  if (mutation.verdict.allowed) {
+    const mutated = { ...request, object: mutation.object ?? null };
+    const validating = phase('validate', mutated);
+    if (validating.rejected !== undefined) return rejection(request, APISERVER, validating.rejected, 500);
+    if (validating.called) {
+      if (poisoned !== undefined) {
+        if (validating.failOnError) return poisonedKeyRejection(request, poisoned);
+      } else {
+        validation = await engine.validate(mutated);
+      }
+    }
+  }
+  const verdict = combinedVerdict(mutation, validation);
   const patch = mutation.verdict.allowed ? (mutation.verdict.patch ?? []) : [];
   const policies = [...mutation.policies, ...validation.policies];
   return {
