@@ -4,14 +4,28 @@
 import type { AdmissionRequest, JsonPatchOperation } from '../admission/types.js';
 import type { PolicyEngine } from '../engine/engine.js';
 import { admitRequest, type AdmissionResult } from './admit.js';
-import type { ManifestDocument } from './read.js';
-import { controllerPodOf } from './controller-pods.js';
-import { createRequest } from './request.js';
 import { forgetReviewContext, noteReviewContext } from '../engine/hang-watchdog.js';
+import { controllerPodOf } from './controller-pods.js';
+import { documentLocation, type ManifestDocument } from './read.js';
+import { createRequest } from './request.js';
+import { NamespaceLabels, type WebhookConfigurations } from './webhooks.js';
+
+export { documentLocation } from './read.js';
 
 export interface CheckOptions {
   /** Namespace of namespaced objects whose manifest names none; default `default`. */
   namespace?: string;
+  /**
+   * The cluster's webhook configurations for tollgate: a request is judged only by the phases whose
+   * webhooks the apiserver would call for it. Without them, every object goes through both chains.
+   */
+  webhooks?: WebhookConfigurations;
+}
+
+/** The webhooks the apiserver calls for an object, by name, in each phase. */
+export interface WebhooksCalled {
+  mutate: string[];
+  validate: string[];
 }
 
 /** A workload whose controller creates pods from its template, by kind and name. */
@@ -25,6 +39,10 @@ export interface CheckResult {
   admission: AdmissionResult;
   /** For the pod a workload's controller creates from its template: the workload (the document's object). */
   podOf?: WorkloadRef;
+  /** With webhook configurations: the webhooks that call tollgate for the object (none: it is never sent). */
+  webhooks?: WebhooksCalled;
+  /** Where the offline verdict rests on an assumption (a webhook taken to be called). */
+  notes: string[];
 }
 
 export interface CheckReport {
@@ -44,6 +62,9 @@ export interface CheckResultJSON {
   patch: JsonPatchOperation[];
   /** For the pod a workload's controller creates from its template: that workload; null for a manifest's object. */
   podOf: WorkloadRef | null;
+  /** With --webhooks: the webhooks that call tollgate for the object, by phase; null without. */
+  webhooks: WebhooksCalled | null;
+  notes: string[];
 }
 
 export interface CheckReportJSON {
@@ -51,15 +72,28 @@ export interface CheckReportJSON {
   results: CheckResultJSON[];
 }
 
-/** Where a document was found: `file#document`, and `.items[i]` for a list's item. */
-export function documentLocation(document: ManifestDocument): string {
-  return `${document.file}#${document.document}${document.item === undefined ? '' : `.items[${document.item}]`}`;
-}
 
-async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, context: string): Promise<AdmissionResult> {
+/** One request through the engine, as the webhook configurations (if any) send it. */
+async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, context: string, options: CheckOptions, namespaces: NamespaceLabels): Promise<Pick<CheckResult, 'admission' | 'webhooks' | 'notes'>> {
+  const { webhooks } = options;
+  const called: WebhooksCalled = { mutate: [], validate: [] };
+  const notes: string[] = [];
+  const calls = webhooks
+    ? (phase: 'mutate' | 'validate', seen: AdmissionRequest) => {
+        const dispatch = webhooks.dispatch(phase, seen, namespaces);
+        called[phase] = dispatch.called.map((w) => w.name);
+        notes.push(...dispatch.notes);
+        return {
+          called: dispatch.called.length > 0,
+          failOnError: dispatch.called.some((w) => w.failurePolicy === 'Fail'),
+          ...(dispatch.rejected === undefined ? {} : { rejected: dispatch.rejected }),
+        };
+      }
+    : undefined;
   noteReviewContext(request.uid, context);
   try {
-    return await admitRequest(engine, request);
+    const admission = await admitRequest(engine, request, calls);
+    return webhooks ? { admission, webhooks: called, notes } : { admission, notes };
   } finally {
     forgetReviewContext(request.uid);
   }
@@ -73,16 +107,18 @@ async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, conte
  */
 export async function checkManifests(engine: PolicyEngine, documents: readonly ManifestDocument[], options: CheckOptions = {}): Promise<CheckReport> {
   const results: CheckResult[] = [];
+  const namespaces = new NamespaceLabels(documents.map((d) => d.object));
   for (const document of documents) {
     const request = createRequest(document.object, { dryRun: true, ...(options.namespace ? { namespace: options.namespace } : {}) });
     const context = documentLocation(document);
-    const admission = await admitNoted(engine, request, context);
-    results.push({ document, admission });
+    const judged = await admitNoted(engine, request, context, options, namespaces);
+    results.push({ document, ...judged });
+    const { admission } = judged;
     const controllerPod = admission.allowed && admission.patched ? controllerPodOf(admission.patched) : undefined;
     if (controllerPod) {
       const podRequest = createRequest(controllerPod.pod, { dryRun: true, userInfo: controllerPod.userInfo, ...(request.namespace ? { namespace: request.namespace } : {}) });
       const podOf = { kind: request.kind.kind, name: request.name ?? null };
-      results.push({ document, admission: await admitNoted(engine, podRequest, `${context} (the pod of its template)`), podOf });
+      results.push({ document, ...(await admitNoted(engine, podRequest, `${context} (the pod of its template)`, options, namespaces)), podOf });
     }
   }
   return { allowed: results.every((r) => r.admission.allowed), results };
@@ -96,7 +132,7 @@ export function violationText(violation: { message: string; path?: string }): st
 export function checkReportToJSON(report: CheckReport): CheckReportJSON {
   return {
     allowed: report.allowed,
-    results: report.results.map(({ document, admission, podOf }) => ({
+    results: report.results.map(({ document, admission, podOf, webhooks, notes }) => ({
       file: document.file,
       kind: admission.request.kind.kind,
       namespace: admission.request.namespace ?? null,
@@ -106,6 +142,8 @@ export function checkReportToJSON(report: CheckReport): CheckReportJSON {
       warnings: admission.warnings,
       patch: admission.patch,
       podOf: podOf ?? null,
+      webhooks: webhooks ?? null,
+      notes,
     })),
   };
 }

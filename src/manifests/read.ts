@@ -32,6 +32,11 @@ export interface ManifestDocument {
   object: KubernetesObject;
 }
 
+/** Where a document was found: `file#document`, and `.items[i]` for a list's item. */
+export function documentLocation(document: ManifestDocument): string {
+  return `${document.file}#${document.document}${document.item === undefined ? '' : `.items[${document.item}]`}`;
+}
+
 /**
  * kubectl parses YAML 1.1 (go-yaml v2): `0644` is octal and `yes` is a boolean there, but a
  * timestamp or `12:30` stays a string, and so does a float without a digit (`.`, `e5`), which

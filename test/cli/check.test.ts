@@ -188,6 +188,8 @@ describe('tollgate check: output', () => {
           warnings: [],
           patch: [{ op: 'add', path: '/metadata/annotations', value: { 'tollgate.dev/checked': 'true' } }],
           podOf: null,
+          webhooks: null,
+          notes: [],
         },
       ],
     });
@@ -253,6 +255,62 @@ describe('tollgate check: output', () => {
     const [result] = (JSON.parse(out) as { results: Array<{ allowed: boolean; violations: Array<{ policy: string; message: string }> }> }).results;
     expect(result!.allowed).toBe(false);
     expect(result!.violations).toEqual([{ policy: 'tollgate', message: expect.stringMatching(/^metadata\.labels\.__proto__: the object has a key the webhook refuses .*HTTP 400/) }]);
+  });
+});
+
+describe('tollgate check --webhooks: only what the cluster sends to tollgate is judged', () => {
+  const SHIPPED_WEBHOOKS = path.resolve('manifests', 'webhooks.yaml');
+  const MIXED = `apiVersion: v1
+kind: Pod
+metadata: {name: agent, namespace: kube-system}
+spec: {containers: [{name: a, image: "docker.io/acmeevil/agent:1"}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: shop}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api, namespace: shop}
+spec: {containers: [{name: a, image: "docker.io/acmeevil/api:1"}]}
+`;
+
+  it('passes over what the shipped configurations leave out (kube-system, ConfigMaps) and judges the rest', async () => {
+    const file = path.join(dir, 'mixed.yaml');
+    await writeFile(file, MIXED);
+    const { code, out } = await check(['-c', config, '--webhooks', SHIPPED_WEBHOOKS, file]);
+    expect(code).toBe(1);
+    const lines = out.split('\n');
+    expect(lines).toContain(`${file}#1  Pod  kube-system/agent  not sent to tollgate (no webhook matches it)`);
+    expect(lines).toContain(`${file}#2  ConfigMap  shop/settings  not sent to tollgate (no webhook matches it)`);
+    expect(lines).toContain(`${file}#3  Pod  shop/api  DENIED`);
+    expect(lines).toContain('3 objects checked: 2 allowed (2 not sent to tollgate), 1 denied');
+    // Without --webhooks, the kube-system pod is judged too.
+    const all = await check(['-c', config, file]);
+    expect(all.out).toContain(`${file}#1  Pod  kube-system/agent  DENIED`);
+  });
+
+  it('reports the webhooks called and the notes in JSON', async () => {
+    const file = path.join(dir, 'mirror.yaml');
+    await writeFile(file, 'apiVersion: v1\nkind: Pod\nmetadata: {name: m, namespace: shop, annotations: {kubernetes.io/config.mirror: abc}}\nspec: {containers: [{name: a, image: nginx}]}\n');
+    const { code, out } = await check(['-c', config, '-o', 'json', '--webhooks', SHIPPED_WEBHOOKS, file]);
+    expect(code).toBe(0);
+    const [result] = (JSON.parse(out) as { results: Array<{ webhooks: unknown; patch: unknown[]; notes: string[] }> }).results;
+    // The shipped mutating webhook's matchCondition leaves mirror pods alone; the validating one still judges them.
+    expect(result?.webhooks).toEqual({ mutate: [], validate: ['validate.tollgate.dev'] });
+    expect(result?.patch).toEqual([]);
+    expect(result?.notes).toEqual([]);
+    const text = await check(['-c', config, '--webhooks', SHIPPED_WEBHOOKS, file]);
+    expect(text.out).toContain('Pod  shop/m  allowed (not sent to /mutate)');
+  });
+
+  it('exits 2 naming the bad field of a webhook configuration', async () => {
+    const bad = path.join(dir, 'bad-webhooks.yaml');
+    await writeFile(bad, 'apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {name: x}\nwebhooks:\n  - name: v\n    clientConfig: {url: "https://t/validate"}\n    failurePolicy: Sometimes\n');
+    const { code, out, err } = await check(['-c', config, '--webhooks', bad, path.join(dir, 'good.yaml')]);
+    expect(code).toBe(2);
+    expect(out).toBe('');
+    expect(err).toContain(`${bad}#1: webhooks[0].failurePolicy must be one of "Fail", "Ignore"`);
   });
 });
 

@@ -54,13 +54,22 @@ describe('policies/README.md', () => {
   });
 
   it('prints what step 5 shows for tollgate check, and exits 1', async () => {
-    const console = blocks('console').find((b) => b.startsWith('$ tollgate check'))!;
+    const console = blocks('console').find((b) => b.startsWith('$ tollgate check') && !b.includes('--webhooks'))!;
     const [command, ...rest] = console.split('\n');
     const shown = rest.slice(0, rest.findIndex((line) => line.startsWith('$ echo')));
     let out = '';
     const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => true }, stdin: Readable.from([]) };
     const code = await run(command!.replace('$ tollgate ', '').split(' '), io);
     expect(code).toBe(1);
+    expect(out.trimEnd().split('\n')).toEqual(shown);
+  });
+
+  it('prints what step 5 shows for tollgate check --webhooks, and exits 0', async () => {
+    const console = blocks('console').find((b) => b.startsWith('$ tollgate check') && b.includes('--webhooks'))!;
+    const [command, ...shown] = console.trimEnd().split('\n');
+    let out = '';
+    const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => true }, stdin: Readable.from([]) };
+    expect(await run(command!.replace('$ tollgate ', '').split(' '), io)).toBe(0);
     expect(out.trimEnd().split('\n')).toEqual(shown);
   });
 

@@ -9,6 +9,7 @@ import { ErrorCodes, TollgateError, describeError } from '../../errors.js';
 import { createLogger } from '../../log/logger.js';
 import { checkManifests, checkReportToJSON, documentLocation, violationText, type CheckReport, type CheckResult } from '../../manifests/check.js';
 import { readManifests } from '../../manifests/read.js';
+import { WebhookConfigurations } from '../../manifests/webhooks.js';
 import { writeManifests } from '../../manifests/write.js';
 import { DEFAULT_NAMESPACE } from '../../manifests/request.js';
 import { ExitCodes, type CliIO } from '../io.js';
@@ -22,6 +23,7 @@ interface CheckFlags {
   output: Output;
   namespace: string;
   mutatedOut?: string;
+  webhooks: string[];
   logLevel: LevelWithSilent;
   maxBlockedSeconds: number;
 }
@@ -39,23 +41,36 @@ function objectNameOf({ admission }: CheckResult): string {
   return admission.request.namespace ? `${admission.request.namespace}/${name}` : name;
 }
 
-/** One line per object, its violations and warnings indented below it, and a summary line. */
+const isNotSent = ({ webhooks }: CheckResult) => webhooks !== undefined && webhooks.mutate.length === 0 && webhooks.validate.length === 0;
+
+function verdictText(result: CheckResult): string {
+  const { admission, webhooks } = result;
+  if (!admission.allowed) return 'DENIED';
+  if (isNotSent(result)) return 'not sent to tollgate (no webhook matches it)';
+  const mutated = admission.patch.length > 0 ? ` (mutated: ${admission.patch.length} patch operation${admission.patch.length === 1 ? '' : 's'})` : '';
+  const onePhase = webhooks?.mutate.length === 0 ? ' (not sent to /mutate)' : webhooks?.validate.length === 0 ? ' (not sent to /validate)' : '';
+  return `allowed${mutated}${onePhase}`;
+}
+
+/** One line per object, its violations, warnings and notes indented below it, and a summary line. */
 export function formatCheckText(report: CheckReport): string {
   const lines: string[] = [];
   for (const result of report.results) {
     const { admission } = result;
-    const verdict = !admission.allowed ? 'DENIED' : admission.patch.length > 0 ? `allowed (mutated: ${admission.patch.length} patch operation${admission.patch.length === 1 ? '' : 's'})` : 'allowed';
     const podOf = result.podOf ? `  (the pod of ${result.podOf.kind} ${result.podOf.name ?? '<no name>'}'s template)` : '';
-    lines.push(`${documentLocation(result.document)}  ${admission.request.kind.kind}  ${objectNameOf(result)}${podOf}  ${verdict}`);
+    lines.push(`${documentLocation(result.document)}  ${admission.request.kind.kind}  ${objectNameOf(result)}${podOf}  ${verdictText(result)}`);
     for (const v of admission.violations) lines.push(`    denied by ${v.policy}: ${violationText(v)}`);
     for (const w of admission.warnings) lines.push(`    warning: ${w}`);
+    for (const n of result.notes) lines.push(`    note: ${n}`);
   }
   const denied = report.results.filter((r) => !r.admission.allowed).length;
+  const notSent = report.results.filter(isNotSent).length;
   const total = report.results.length;
   const pods = report.results.filter((r) => r.podOf).length;
   const objects = total - pods;
   const podsChecked = pods > 0 ? ` and ${pods} pod${pods === 1 ? '' : 's'} of their templates` : '';
-  lines.push(`${objects} object${objects === 1 ? '' : 's'}${podsChecked} checked: ${total - denied} allowed, ${denied} denied`);
+  const notSentText = notSent > 0 ? ` (${notSent} not sent to tollgate)` : '';
+  lines.push(`${objects} object${objects === 1 ? '' : 's'}${podsChecked} checked: ${total - denied} allowed${notSentText}, ${denied} denied`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -72,16 +87,23 @@ export function checkCommand(io: CliIO, setExitCode: (code: number) => void): Co
     .addOption(new Option('-o, --output <format>', 'text or json').choices(OUTPUTS).default('text'))
     .option('-n, --namespace <namespace>', 'namespace of objects whose manifest names none', parseNamespace, DEFAULT_NAMESPACE)
     .option('--mutated-out <file>', 'write the objects as the mutating policies leave them (a YAML stream)')
+    .option(
+      '--webhooks <file>',
+      "the cluster's webhook configurations for tollgate (e.g. manifests/webhooks.yaml; repeatable): objects they do not send to tollgate are not judged",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option('--log-level <level>', 'log level of policy logs (to stderr)', 'error')
     .addOption(maxBlockedOption())
     .action(async (files: string[], flags: CheckFlags) => {
       const documents = await readManifests(files, { stdin: io.stdin });
+      const webhooks = flags.webhooks.length > 0 ? WebhookConfigurations.fromDocuments(await readManifests(flags.webhooks)) : undefined;
       const logger = createLogger({ level: flags.logLevel, destination: { write: (line: string) => io.stderr.write(line) } });
       const watchdog = watchForHangs(flags.maxBlockedSeconds, 2, logger);
       let report: CheckReport;
       try {
         const engine = await createEngine(await loadConfig(flags.config), logger);
-        report = await checkManifests(engine, documents, { namespace: flags.namespace });
+        report = await checkManifests(engine, documents, { namespace: flags.namespace, ...(webhooks ? { webhooks } : {}) });
       } finally {
         await watchdog?.close();
       }
