@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/main.js';
-import { startCluster, type E2ECluster } from './harness/index.js';
+import { kubectlApply, startCluster, waitFor, type E2ECluster, type WebhookConfiguration } from './harness/index.js';
 import {
   admittedAnnotation,
   allowedImage,
@@ -44,15 +44,19 @@ describe('tollgate behind a real kube-apiserver', () => {
     await cluster?.stop();
   });
 
-  /** `tollgate check` of one manifest, with the config the served tollgate runs. */
-  const check = async (manifest: string): Promise<{ code: number; out: string }> => {
+  /** `tollgate check` of one manifest, with the config the served tollgate runs (and, given `webhooks`, the configurations the apiserver runs). */
+  const check = async (manifest: string, args: string[] = [], webhooks?: object[]): Promise<{ code: number; out: string }> => {
     const dir = await mkdtemp(path.join(tmpdir(), 'tollgate-e2e-check-'));
     try {
       await writeFile(path.join(dir, 'tollgate.yaml'), e2eConfig);
       await writeFile(path.join(dir, 'pod.yaml'), manifest);
+      if (webhooks) {
+        await writeFile(path.join(dir, 'webhooks.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: webhooks }));
+        args = [...args, '--webhooks', path.join(dir, 'webhooks.json')];
+      }
       let out = '';
       const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (out += s) }, stdin: Readable.from([]) };
-      const code = await run(['check', '-c', path.join(dir, 'tollgate.yaml'), '-n', namespace, path.join(dir, 'pod.yaml')], io);
+      const code = await run(['check', '-c', path.join(dir, 'tollgate.yaml'), '-n', namespace, ...args, path.join(dir, 'pod.yaml')], io);
       return { code, out };
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -244,6 +248,108 @@ describe('tollgate behind a real kube-apiserver', () => {
     // The policy matches e2e-warn* only: the same pod elsewhere draws no warning.
     const elsewhere = await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(pod('unpinned', allowedImage)) });
     expect(elsewhere.stderr).not.toContain('Warning');
+  });
+
+  /** What a kubelet's mirror of a static pod looks like to the apiserver (a user may create one too). */
+  const mirrorPod = (name: string, image: string): V1Pod => {
+    const mirror = pod(name, image, namespace);
+    return { ...mirror, metadata: { ...mirror.metadata, annotations: { 'kubernetes.io/config.mirror': 'abc' } }, spec: { ...mirror.spec!, nodeName: 'node-1' } };
+  };
+
+  it('`tollgate check --webhooks` with the configurations the apiserver runs gives its verdict and its mutation, object by object', async () => {
+    const objects: object[] = [
+      pod('parity-system', deniedImage, 'kube-system'),
+      pod('parity-bad', deniedImage, namespace),
+      pod('parity-good', allowedImage, namespace),
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'parity-settings', namespace } },
+      mirrorPod('parity-mirror', allowedImage),
+      mirrorPod('parity-mirror-bad', deniedImage),
+    ];
+    const differsWithout: string[] = [];
+    for (const object of objects) {
+      const name = (object as { metadata: { name: string } }).metadata.name;
+      const created = await cluster.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], { input: JSON.stringify(object), allowFailure: true });
+      const clusterAllowed = created.exitCode === 0;
+      const clusterMutated = clusterAllowed && (JSON.parse(created.stdout) as V1Pod).metadata?.annotations?.[admittedAnnotation] === 'true';
+      if (!clusterAllowed) expect(created.stderr, name).toContain('denied the request');
+
+      const verdictOf = async (webhooks?: object[]) => {
+        const checked = await check(JSON.stringify(object), ['-o', 'json'], webhooks);
+        const [result] = (JSON.parse(checked.out) as { results: Array<{ allowed: boolean; patch: unknown[] }> }).results;
+        expect(checked.code, checked.out).toBe(result?.allowed ? 0 : 1);
+        // A denied object is not stored, so the cluster shows no mutation of it.
+        return { allowed: result?.allowed, mutated: result?.allowed === true && (result.patch.length ?? 0) > 0 };
+      };
+      expect(await verdictOf(served.webhooks), name).toEqual({ allowed: clusterAllowed, mutated: clusterMutated });
+      const without = await verdictOf();
+      if (without.allowed !== clusterAllowed || without.mutated !== clusterMutated) differsWithout.push(name);
+    }
+    // The cases tell: without the configurations, check judges the kube-system pod and annotates the
+    // ConfigMap. (The mirror pods agree either way: annotation-injection skips them itself, and the
+    // validating webhook, which has no such condition, judges them.)
+    expect(differsWithout).toEqual(['parity-system', 'parity-settings']);
+  });
+
+  it('`tollgate check --webhooks` reads namespaceSelector (on labels the manifests give a namespace), objectSelector and matchConditions as the apiserver does', async () => {
+    const [shippedMutating] = served.webhooks;
+    const configMaps: WebhookConfiguration = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: 'tollgate-e2e-configmaps' },
+      webhooks: [
+        {
+          name: 'configmaps.tollgate.dev',
+          admissionReviewVersions: ['v1'],
+          clientConfig: shippedMutating!.webhooks[0]!.clientConfig,
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] }],
+          namespaceSelector: { matchLabels: { 'tollgate-e2e': 'opt-in' } },
+          objectSelector: { matchExpressions: [{ key: 'skip', operator: 'DoesNotExist' }] },
+          matchConditions: [{ name: 'not-marked', expression: "!has(object.data) || !('skip-me' in object.data)" }],
+        },
+      ],
+    };
+    const namespaces = [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'e2e-opt-in', labels: { 'tollgate-e2e': 'opt-in' } } },
+      // The label is given a value: a Namespace without it may still have it in the cluster (check takes the webhook to be called then).
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'e2e-opt-out', labels: { 'tollgate-e2e': 'opt-out' } } },
+    ];
+    await kubectlApply(cluster, [...namespaces, configMaps]);
+    const configMap = (name: string, ns: string, extra: Record<string, unknown> = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, ...extra });
+    const clusterMutates = async (object: object) => {
+      const created = await cluster.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], { input: JSON.stringify(object) });
+      return (JSON.parse(created.stdout) as V1Pod).metadata?.annotations?.[admittedAnnotation] === 'true';
+    };
+    try {
+      await waitFor('the ConfigMap webhook to be in force', () => clusterMutates(configMap('probe', 'e2e-opt-in')));
+      const cases = [
+        configMap('plain', 'e2e-opt-in'),
+        { ...configMap('labelled', 'e2e-opt-in'), metadata: { name: 'labelled', namespace: 'e2e-opt-in', labels: { skip: 'yes' } } },
+        configMap('marked', 'e2e-opt-in', { data: { 'skip-me': '1' } }),
+        configMap('other-data', 'e2e-opt-in', { data: { kept: '1' } }),
+        configMap('plain', 'e2e-opt-out'),
+      ];
+      const webhooks = [...served.webhooks, configMaps];
+      const clusterSays = await Promise.all(cases.map(clusterMutates));
+      expect(clusterSays).toEqual([true, false, false, true, false]);
+      // The namespaces are in the manifests checked, as they would be in a repository's.
+      const manifest = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...namespaces, ...cases] });
+      const checked = await check(manifest, ['-o', 'json'], webhooks);
+      const results = (JSON.parse(checked.out) as { results: Array<{ kind: string; patch: unknown[]; notes: string[] }> }).results.filter((r) => r.kind === 'ConfigMap');
+      expect(results.map((r) => r.patch.length > 0)).toEqual(clusterSays);
+
+      // Without the namespace in the manifests, its labels are not known offline: the webhook is taken
+      // to be called (stricter than the cluster, which does not mutate it), and the result says so.
+      const undeclared = await check(JSON.stringify(configMap('plain', 'e2e-opt-out')), ['-o', 'json'], webhooks);
+      const [result] = (JSON.parse(undeclared.out) as { results: Array<{ patch: unknown[]; notes: string[] }> }).results;
+      expect(result?.patch.length).toBeGreaterThan(0);
+      expect(result?.notes).toEqual([
+        'webhook configmaps.tollgate.dev: namespace e2e-opt-out is not declared in the manifests checked, and its namespaceSelector reads its label "tollgate-e2e": taken to be called',
+      ]);
+    } finally {
+      await cluster.kubectl(['delete', 'mutatingwebhookconfiguration', configMaps.metadata.name]);
+    }
   });
 
   it('leaves kube-system alone, as the shipped namespaceSelector says', async () => {
