@@ -145,6 +145,19 @@ function ruleMatches(rule: Rule, request: AdmissionRequest, { version }: { versi
 }
 
 /**
+ * Resources the apiserver serves in more than one group as one (they share storage, so its
+ * EquivalentResourceMapper lists each as the other's equivalent): by group, then resource.
+ */
+const EQUIVALENT_GROUPS: ReadonlyMap<string, readonly string[]> = new Map([['events', ['', 'events.k8s.io']]]);
+
+/** The request as each resource equivalent to its own (the versions aside, which ruleMatches leaves out): its own first. */
+function equivalentRequests(request: AdmissionRequest): AdmissionRequest[] {
+  const groups = EQUIVALENT_GROUPS.get(request.resource.resource) ?? [];
+  if (!groups.includes(request.resource.group)) return [request];
+  return [request, ...groups.filter((g) => g !== request.resource.group).map((group) => ({ ...request, resource: { ...request.resource, group } }))];
+}
+
+/**
  * What is known offline of the namespaces' labels: the name label the apiserver sets on every
  * namespace, and the labels of the Namespaces the checked manifests declare. A label the manifests
  * do not give is unknown, not absent: the cluster's namespace may carry labels set by others, which
@@ -226,10 +239,12 @@ export class TollgateWebhook {
     }
     const rules = this.spec.rules ?? [];
     if (!rules.some((rule) => ruleMatches(rule, request, { version: true }))) {
-      const equivalent = (this.spec.matchPolicy ?? 'Equivalent') === 'Equivalent' && rules.some((rule) => ruleMatches(rule, request, { version: false }));
-      if (!equivalent) return { call: false };
+      const equivalents = equivalentRequests(request);
+      const through = (this.spec.matchPolicy ?? 'Equivalent') === 'Equivalent' ? equivalents.find((r) => rules.some((rule) => ruleMatches(rule, r, { version: false }))) : undefined;
+      if (!through) return { call: false };
+      const other = through.resource.group === request.resource.group ? 'another version of it' : `its equivalent in group ${through.resource.group || 'core'}`;
       notes.push(
-        `webhook ${this.name} matches ${request.resource.group || 'core'}/${request.resource.version} ${request.resource.resource} only through another version of it ` +
+        `webhook ${this.name} matches ${request.resource.group || 'core'}/${request.resource.version} ${request.resource.resource} only through ${other} ` +
           '(matchPolicy Equivalent): taken to be called; the apiserver sends the object converted to the rule’s version, if it serves that version',
       );
     }

@@ -180,6 +180,21 @@ describe('matchConditions (CEL)', () => {
   });
 });
 
+describe('matchPolicy Equivalent across groups', () => {
+  it('calls a webhook on events.k8s.io events for a core Event, with a note (e2e: the apiserver does)', () => {
+    const webhooks = configuration('rules: [{operations: [CREATE], apiGroups: [events.k8s.io], apiVersions: [v1], resources: [events]}]');
+    const event = createRequest({ apiVersion: 'v1', kind: 'Event', metadata: { name: 'e', namespace: 'shop' } });
+    const dispatch = webhooks.dispatch('validate', event, noNamespaces);
+    expect(dispatch.called.map((w) => w.name)).toEqual(['w.tollgate.dev']);
+    expect(dispatch.notes).toEqual([expect.stringContaining('only through its equivalent in group events.k8s.io')]);
+    // And the other way round; not under Exact.
+    const core = configuration('rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [events]}]');
+    expect(called(core, createRequest({ apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'e', namespace: 'shop' } }))).toEqual(['w.tollgate.dev']);
+    const exact = configuration('rules: [{operations: [CREATE], apiGroups: [events.k8s.io], apiVersions: [v1], resources: [events]}]\nmatchPolicy: Exact');
+    expect(called(exact, event)).toEqual([]);
+  });
+});
+
 describe('reading webhook configurations', () => {
   const refused = (text: string) => {
     try {
