@@ -187,8 +187,10 @@ function celValue(value: unknown): unknown {
   if (typeof value === 'number') return Number.isInteger(value) ? BigInt(value) : value;
   if (Array.isArray(value)) return value.map(celValue);
   if (typeof value === 'object' && value !== null) {
+    // Own properties, a `__proto__` key too: an assignment would set the prototype instead (or,
+    // for a string, drop the key), and CEL would not see a key the apiserver's CEL sees.
     const out: Record<string, unknown> = {};
-    for (const [key, entry] of Object.entries(value)) out[key] = celValue(entry);
+    for (const [key, entry] of Object.entries(value)) Object.defineProperty(out, key, { value: celValue(entry), enumerable: true, writable: true, configurable: true });
     return out;
   }
   return value;
@@ -203,6 +205,33 @@ const celEnvironment = new Environment({ homogeneousAggregateLiterals: false })
 interface MatchCondition {
   name: string;
   evaluate: ParseResult;
+  /**
+   * Why its value offline may not be the apiserver's: it reads what the request carries beyond
+   * the manifest (always unknown), or uses functions this library evaluates otherwise than cel-go
+   * (unknown unless true).
+   */
+  unsure?: { always: boolean; why: string };
+}
+
+/** The fields of `request` a manifest decides: any other use of `request` reads what offline check cannot know. */
+const KNOWN_REQUEST_FIELDS = ['kind', 'resource', 'subResource', 'requestKind', 'requestResource', 'requestSubResource', 'name', 'namespace', 'operation'];
+const UNKNOWN_REQUEST_USE = new RegExp(String.raw`\brequest\b(?!\s*\.\s*(?:${KNOWN_REQUEST_FIELDS.join('|')})\b)`);
+
+/** How far offline check can trust a condition's value, from its text (a string literal that looks alike only makes it stricter). */
+function unsureOf(expression: string): MatchCondition['unsure'] {
+  if (UNKNOWN_REQUEST_USE.test(expression)) {
+    return {
+      always: true,
+      why: 'reads what the request carries beyond the manifest (request.userInfo, request.dryRun, request.options: the user who applies it, and a real apply is no dry run), which offline check does not know',
+    };
+  }
+  if (/\bmatches\s*\(/.test(expression)) {
+    return { always: false, why: "uses matches(): the apiserver's regular expressions are RE2, evaluated here by JavaScript's RegExp, which reads some patterns otherwise (\\p{L}, \\z, [[:alpha:]], \\s)" };
+  }
+  if (/\b(?:indexOf|lastIndexOf|substring|charAt)\s*\(/.test(expression)) {
+    return { always: false, why: 'uses string positions, which this CEL library counts in UTF-16 units and the apiserver’s in code points' };
+  }
+  return undefined;
 }
 
 /** What one webhook does with a request. */
@@ -277,23 +306,33 @@ export class TollgateWebhook {
     return selectorMatches(selector, labels);
   }
 
-  /** matchconditions.Matcher: any false skips the webhook; else any error applies the failurePolicy. */
+  /**
+   * matchconditions.Matcher: any false skips the webhook; else any error applies the
+   * failurePolicy. A condition whose value offline may not be the apiserver's never skips it.
+   */
   private conditionsDecide(request: AdmissionRequest, notes: string[]): WebhookDecision {
     if (this.conditions.length === 0) return { call: true, notes };
     const variables = { object: celValue(request.object ?? null), oldObject: celValue(request.oldObject ?? null), request: celValue(request) };
     const errors: string[] = [];
+    const unsure: string[] = [];
     for (const condition of this.conditions) {
       let result: unknown;
+      let error: string | undefined;
       try {
         result = condition.evaluate(variables);
       } catch (err) {
         // The library's first line; the rest is a picture of the expression.
-        errors.push(`matchCondition ${condition.name}: ${describeError(err).split('\n')[0]}`);
+        error = `matchCondition ${condition.name}: ${describeError(err).split('\n')[0]}`;
+      }
+      if (condition.unsure && (condition.unsure.always || result !== true)) {
+        unsure.push(`matchCondition ${condition.name} ${condition.unsure.why} (offline: ${error ?? String(result)})`);
         continue;
       }
-      if (result === false) return { call: false };
-      if (result !== true) errors.push(`matchCondition ${condition.name} evaluated to ${String(result)}, not a bool`);
+      if (error !== undefined) errors.push(error);
+      else if (result === false) return { call: false };
+      else if (result !== true) errors.push(`matchCondition ${condition.name} evaluated to ${String(result)}, not a bool`);
     }
+    if (unsure.length > 0) notes.push(`webhook ${this.name}: ${unsure.join('; ')}: taken to be called`);
     if (errors.length === 0) return { call: true, notes };
     if (this.failurePolicy === 'Fail') {
       return {
@@ -359,7 +398,8 @@ export class WebhookConfigurations {
         }
         const conditions = (spec.matchConditions ?? []).map((condition, c) => {
           try {
-            return { name: condition.name, evaluate: celEnvironment.parse(condition.expression) };
+            const unsure = unsureOf(condition.expression);
+            return { name: condition.name, evaluate: celEnvironment.parse(condition.expression), ...(unsure ? { unsure } : {}) };
           } catch (err) {
             throw fail(`webhooks[${i}].matchConditions[${c}].expression: ${describeError(err)}`);
           }

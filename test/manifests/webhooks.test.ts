@@ -180,6 +180,64 @@ describe('matchConditions (CEL)', () => {
   });
 });
 
+describe('matchConditions whose offline value is not the apiserver’s', () => {
+  const configMapRule = 'rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}]';
+  const configMap = (extra: Record<string, unknown> = {}): KubernetesObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'shop' }, ...extra });
+  const withCondition = (expression: string, failurePolicy = 'Fail') =>
+    configuration(`${configMapRule}\nfailurePolicy: ${failurePolicy}\nmatchConditions:\n  - name: c\n    expression: ${JSON.stringify(expression)}`);
+
+  it.each([
+    // The user who applies is the pipeline's, not tollgate:check (e2e: the apiserver calls it for kubectl's admin).
+    ["request.userInfo.groups.exists(g, g == 'system:masters')"],
+    ["request.userInfo.username.startsWith('system:serviceaccount:ci:')"],
+    // kubectl apply is no dry run, though check judges as one (e2e: called on a real create).
+    ['!request.dryRun'],
+    ["!has(request.options.dryRun)"],
+    ["request['userInfo'].username == 'x'"],
+  ])('%s: the user and dryRun are not known offline: taken to be called, with a note, under Fail or Ignore', (expression) => {
+    for (const policy of ['Fail', 'Ignore']) {
+      const dispatch = withCondition(expression, policy).dispatch('validate', createRequest(configMap(), { dryRun: true }), noNamespaces);
+      expect(dispatch.rejected).toBeUndefined();
+      expect(dispatch.called.map((w) => w.name)).toEqual(['w.tollgate.dev']);
+      expect(dispatch.notes).toEqual([expect.stringContaining('matchCondition c reads what the request carries beyond the manifest')]);
+    }
+  });
+
+  it('reads the request fields a manifest decides as before', () => {
+    expect(called(withCondition("request.namespace == 'other' && request.kind.kind == 'ConfigMap'"), createRequest(configMap()))).toEqual([]);
+    expect(called(withCondition("request.resource.resource == 'configmaps' && request.operation == 'CREATE'"), createRequest(configMap()))).toEqual(['w.tollgate.dev']);
+  });
+
+  it('sees a __proto__ key as the apiserver does, as a key (e2e: the apiserver calls the webhook, which answers 400)', () => {
+    const poisoned = JSON.parse('{"__proto__": "x"}') as Record<string, string>;
+    expect(called(withCondition('size(object.data) > 0'), createRequest(configMap({ data: poisoned })))).toEqual(['w.tollgate.dev']);
+    expect(called(withCondition("'__proto__' in object.data"), createRequest(configMap({ data: poisoned })))).toEqual(['w.tollgate.dev']);
+    const nested = JSON.parse('{"__proto__": {"team": "x"}}') as Record<string, unknown>;
+    expect(called(withCondition('!has(object.data.team)'), createRequest(configMap({ data: nested })))).toEqual(['w.tollgate.dev']);
+  });
+
+  it('takes a condition with matches() that is not true to be called, with a note: RE2 is not JavaScript’s RegExp (e2e: \\p{L})', () => {
+    const letters = withCondition("object.data.word.matches('^\\\\p{L}+$')");
+    const dispatch = letters.dispatch('validate', createRequest(configMap({ data: { word: 'é' } })), noNamespaces);
+    expect(dispatch.called.map((w) => w.name)).toEqual(['w.tollgate.dev']);
+    expect(dispatch.notes).toEqual([expect.stringContaining('uses matches()')]);
+    // True offline: called, nothing to say.
+    const ascii = withCondition("object.data.word.matches('^[a-z]+$')").dispatch('validate', createRequest(configMap({ data: { word: 'abc' } })), noNamespaces);
+    expect([ascii.called.length, ascii.notes]).toEqual([1, []]);
+  });
+
+  it('takes a condition on string positions that is not true to be called, with a note (UTF-16 units here, code points in cel-go)', () => {
+    const dispatch = withCondition("object.data.word.indexOf('a') == 1").dispatch('validate', createRequest(configMap({ data: { word: '😀a' } })), noNamespaces);
+    expect(dispatch.called.map((w) => w.name)).toEqual(['w.tollgate.dev']);
+    expect(dispatch.notes).toEqual([expect.stringContaining('string positions')]);
+  });
+
+  it('still skips the webhook when a condition it can read is false', () => {
+    const webhooks = configuration(`${configMapRule}\nmatchConditions:\n  - {name: user, expression: "!request.dryRun"}\n  - {name: never, expression: "false"}`);
+    expect(called(webhooks, createRequest(configMap()))).toEqual([]);
+  });
+});
+
 describe('matchPolicy Equivalent across groups', () => {
   it('calls a webhook on events.k8s.io events for a core Event, with a note (e2e: the apiserver does)', () => {
     const webhooks = configuration('rules: [{operations: [CREATE], apiGroups: [events.k8s.io], apiVersions: [v1], resources: [events]}]');

@@ -1,0 +1,161 @@
+// `tollgate check --webhooks` held to the real apiserver's webhook dispatch where the offline view
+// is easy to get wrong: matchConditions reading what the request carries beyond the manifest (the
+// user, dryRun), CEL over keys JavaScript treats specially (`__proto__`), RE2 against JavaScript's
+// regular expressions, and resources the apiserver counts as equivalent across groups. Each case
+// has its own webhook (selected by the object's `case` label) calling tollgate's /mutate, so the
+// cluster's answer says whether that webhook was called: the object comes back annotated, or
+// refused when tollgate answers 400.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../src/cli/main.js';
+import { kubectlApply, startCluster, waitFor, type E2ECluster, type WebhookConfiguration } from './harness/index.js';
+import { admittedAnnotation, e2eConfig, serveTollgate, type ServedTollgate } from './fixture.js';
+
+const namespace = 'e2e-check-webhooks';
+
+type Outcome = 'called' | 'not called' | 'refused';
+
+interface Case {
+  name: string;
+  /** The webhook's rules; ConfigMaps by default. */
+  rules?: object[];
+  matchConditions?: Array<{ name: string; expression: string }>;
+  object: Record<string, unknown>;
+  /** Created for real rather than as a server-side dry run (the request's dryRun is false). */
+  real?: boolean;
+}
+
+const configMapRules = [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] }];
+
+const configMap = (name: string, extra: Record<string, unknown> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace, labels: { case: name } },
+  ...extra,
+});
+
+const CASES: Case[] = [
+  {
+    // The user applying is the pipeline's, not the one check makes up.
+    name: 'admins',
+    matchConditions: [{ name: 'admins', expression: "request.userInfo.groups.exists(g, g == 'system:masters')" }],
+    object: configMap('admins'),
+  },
+  {
+    // `kubectl apply` is not a dry run; check judges as if it were one.
+    name: 'not-dry-run',
+    matchConditions: [{ name: 'not-dry-run', expression: '!request.dryRun' }],
+    object: configMap('not-dry-run'),
+    real: true,
+  },
+  {
+    // A data key the apiserver stores as any other; tollgate's parser answers 400 for it.
+    name: 'proto-data',
+    matchConditions: [{ name: 'has-data', expression: 'size(object.data) > 0' }],
+    object: configMap('proto-data', { data: JSON.parse('{"__proto__": "x"}') as object }),
+  },
+  {
+    // RE2's \p{L} is a Unicode letter; JavaScript without the u flag reads it as "p{L}".
+    name: 'letters',
+    matchConditions: [{ name: 'letters', expression: "object.data.word.matches('^\\\\p{L}+$')" }],
+    object: configMap('letters', { data: { word: 'é' } }),
+  },
+  {
+    // events.k8s.io's events and core events are one resource to the apiserver (matchPolicy Equivalent).
+    name: 'events',
+    rules: [{ operations: ['CREATE'], apiGroups: ['events.k8s.io'], apiVersions: ['v1'], resources: ['events'] }],
+    object: {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: 'events', namespace, labels: { case: 'events' } },
+      involvedObject: { kind: 'ConfigMap', name: 'x', namespace },
+      reason: 'Probe',
+      message: 'probe',
+      type: 'Normal',
+      eventTime: '2026-01-01T00:00:00.000000Z',
+      action: 'Probe',
+      reportingComponent: 'e2e',
+      reportingInstance: 'e2e',
+    },
+  },
+];
+
+describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
+  let cluster: E2ECluster;
+  let served: ServedTollgate;
+  let configuration: WebhookConfiguration;
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    served = await serveTollgate(cluster, 'e2e-probe');
+    await cluster.kubectl(['create', 'namespace', namespace]);
+    const [shippedMutating] = served.webhooks;
+    configuration = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: 'tollgate-e2e-check-webhooks' },
+      webhooks: CASES.map((c) => ({
+        name: `${c.name}.tollgate.dev`,
+        admissionReviewVersions: ['v1'],
+        clientConfig: shippedMutating!.webhooks[0]!.clientConfig,
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        rules: c.rules ?? configMapRules,
+        objectSelector: { matchLabels: { case: c.name } },
+        ...(c.matchConditions ? { matchConditions: c.matchConditions } : {}),
+      })),
+    };
+    await kubectlApply(cluster, [configuration]);
+    const probe = { ...configMap('admins'), metadata: { name: 'probe', namespace, labels: { case: 'admins' } } };
+    await waitFor('the case webhooks to be in force', async () => (await clusterSays({ name: 'probe', object: probe })) === 'called');
+  });
+
+  afterAll(async () => {
+    await served?.tollgate.stop();
+    await cluster?.stop();
+  });
+
+  async function clusterSays(c: Case): Promise<Outcome> {
+    const args = c.real ? ['create', '-o', 'json', '-f', '-'] : ['create', '--dry-run=server', '-o', 'json', '-f', '-'];
+    const created = await cluster.kubectl(args, { input: JSON.stringify(c.object), allowFailure: true });
+    if (created.exitCode !== 0) {
+      // Refused by a policy, or by the webhook's failurePolicy when tollgate answers 400.
+      expect(created.stderr).toMatch(/denied the request|failed calling webhook/);
+      return 'refused';
+    }
+    if (c.real) await cluster.kubectl(['delete', '-f', '-'], { input: JSON.stringify(c.object) });
+    const annotations = (JSON.parse(created.stdout) as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations;
+    return annotations?.[admittedAnnotation] === 'true' ? 'called' : 'not called';
+  }
+
+  async function checkSays(c: Case): Promise<{ outcome: Outcome; notes: string[] }> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tollgate-e2e-check-webhooks-'));
+    try {
+      await writeFile(path.join(dir, 'tollgate.yaml'), e2eConfig);
+      await writeFile(path.join(dir, 'object.json'), JSON.stringify(c.object));
+      await writeFile(path.join(dir, 'webhooks.json'), JSON.stringify(configuration));
+      let out = '';
+      const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (out += s) }, stdin: Readable.from([]) };
+      await run(['check', '-c', path.join(dir, 'tollgate.yaml'), '-o', 'json', '--webhooks', path.join(dir, 'webhooks.json'), path.join(dir, 'object.json')], io);
+      const [result] = (JSON.parse(out) as { results: Array<{ allowed: boolean; patch: unknown[]; notes: string[] }> }).results;
+      const outcome: Outcome = !result!.allowed ? 'refused' : result!.patch.length > 0 ? 'called' : 'not called';
+      return { outcome, notes: result!.notes };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: check calls tollgate where the apiserver does (or is stricter, with a note)', async (_name, c) => {
+    const cluster = await clusterSays(c);
+    const offline = await checkSays(c);
+    expect(cluster, 'what the apiserver does').not.toBe('not called');
+    // Either the same outcome, or check is stricter (refuses where the cluster calls) and says why.
+    if (offline.outcome !== cluster) {
+      expect(offline.outcome).toBe('refused');
+      expect(offline.notes.length).toBeGreaterThan(0);
+    }
+  });
+});
