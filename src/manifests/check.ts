@@ -108,17 +108,19 @@ async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, conte
 export async function checkManifests(engine: PolicyEngine, documents: readonly ManifestDocument[], options: CheckOptions = {}): Promise<CheckReport> {
   const results: CheckResult[] = [];
   const namespaces = new NamespaceLabels(documents.map((d) => d.object));
-  for (const document of documents) {
+  for (const [index, document] of documents.entries()) {
     const request = createRequest(document.object, { dryRun: true, ...(options.namespace ? { namespace: options.namespace } : {}) });
     const context = documentLocation(document);
-    const judged = await admitNoted(engine, request, context, options, namespaces);
+    // The namespaces as the object finds them when written: the Namespaces before it applied.
+    const seen = namespaces.at(index);
+    const judged = await admitNoted(engine, request, context, options, seen);
     results.push({ document, ...judged });
     const { admission } = judged;
     const controllerPod = admission.allowed && admission.patched ? controllerPodOf(admission.patched) : undefined;
     if (controllerPod) {
       const podRequest = createRequest(controllerPod.pod, { dryRun: true, userInfo: controllerPod.userInfo, ...(request.namespace ? { namespace: request.namespace } : {}) });
       const podOf = { kind: request.kind.kind, name: request.name ?? null };
-      results.push({ document, ...(await admitNoted(engine, podRequest, `${context} (the pod of its template)`, options, namespaces)), podOf });
+      results.push({ document, ...(await admitNoted(engine, podRequest, `${context} (the pod of its template)`, options, seen)), podOf });
     }
   }
   return { allowed: results.every((r) => r.admission.allowed), results };

@@ -161,24 +161,50 @@ function equivalentRequests(request: AdmissionRequest): AdmissionRequest[] {
  * What is known offline of the namespaces' labels: the name label the apiserver sets on every
  * namespace, and the labels of the Namespaces the checked manifests declare. A label the manifests
  * do not give is unknown, not absent: the cluster's namespace may carry labels set by others, which
- * `kubectl apply` leaves in place.
+ * `kubectl apply` leaves in place. Applied in order, a Namespace declared after an object has not
+ * set its labels yet when the object is written, and two declarations of one namespace leave it
+ * with one's labels or the other's: so a namespace counts as declared for an object only from a
+ * declaration before it on, and a label only when every declaration of it gives it the same
+ * (string) value (a controller creates its pods once all are applied).
  */
 export class NamespaceLabels {
-  private readonly declared = new Map<string, Labels>();
+  private declarations: ReadonlyMap<string, ReadonlyArray<{ index: number; labels: Labels }>>;
+  private readonly position: number;
 
-  constructor(objects: Iterable<KubernetesObject>) {
+  constructor(objects: Iterable<KubernetesObject>, position = Infinity) {
+    const declarations = new Map<string, Array<{ index: number; labels: Labels }>>();
+    let index = 0;
     for (const object of objects) {
       const name = object.metadata?.name;
       if (object.apiVersion === 'v1' && object.kind === 'Namespace' && typeof name === 'string') {
-        this.declared.set(name, { ...labelsOf(object), [NAMESPACE_NAME_LABEL]: name });
+        const list = declarations.get(name) ?? [];
+        list.push({ index, labels: labelsOf(object) });
+        declarations.set(name, list);
       }
+      index++;
     }
+    this.declarations = declarations;
+    this.position = position;
   }
 
-  /** The namespace's known labels, and whether the manifests declare it. */
+  /** The view of the object at `position` among the manifests' objects: Namespaces declared after it do not count. */
+  at(position: number): NamespaceLabels {
+    const view = new NamespaceLabels([], position);
+    view.declarations = this.declarations;
+    return view;
+  }
+
+  /** The namespace's known labels, and whether the manifests declare it (before the object). */
   of(name: string): { labels: Labels; declared: boolean } {
-    const declared = this.declared.get(name);
-    return declared ? { labels: declared, declared: true } : { labels: { [NAMESPACE_NAME_LABEL]: name }, declared: false };
+    const declarations = this.declarations.get(name) ?? [];
+    const nameLabel = { [NAMESPACE_NAME_LABEL]: name };
+    if (!declarations.some((d) => d.index < this.position)) return { labels: nameLabel, declared: false };
+    const [first, ...rest] = declarations;
+    const agreed: Record<string, string> = {};
+    for (const [key, value] of Object.entries(first!.labels)) {
+      if (typeof value === 'string' && rest.every((d) => Object.hasOwn(d.labels, key) && d.labels[key] === value)) agreed[key] = value;
+    }
+    return { labels: { ...agreed, ...nameLabel }, declared: true };
   }
 }
 

@@ -126,6 +126,31 @@ describe('namespaceSelector and objectSelector', () => {
     expect(optOut.dispatch('validate', createRequest(pod({ namespace: 'lab' })), unlabelled).notes).toHaveLength(1);
   });
 
+  it('knows a label only where every declaration of the namespace gives it the same string value', () => {
+    const webhooks = configuration(`${POD_RULE}\nnamespaceSelector: {matchLabels: {tollgate: enforce}}`);
+    const twice = new NamespaceLabels([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { tollgate: 'enforce' } } },
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { tollgate: 'off' } } },
+    ]);
+    // Applied in order, the pod may find either: not the last one's "off" alone.
+    const dispatch = webhooks.dispatch('validate', createRequest(pod({ namespace: 'shop' })), twice);
+    expect(dispatch.called.map((w) => w.name)).toEqual(['w.tollgate.dev']);
+    expect(dispatch.notes).toEqual([expect.stringContaining('does not give its label "tollgate"')]);
+    // A value kubectl cannot apply (not a string) is not known either.
+    const numeric = new NamespaceLabels([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { tollgate: 1 } } } as unknown as KubernetesObject]);
+    const optIn = configuration(`${POD_RULE}\nnamespaceSelector: {matchExpressions: [{key: tollgate, operator: NotIn, values: ["off"]}]}`);
+    expect(optIn.dispatch('validate', createRequest(pod({ namespace: 'shop' })), numeric).notes).toHaveLength(1);
+  });
+
+  it('counts a Namespace only for the objects after it: before it is applied, the cluster’s namespace has its own labels', () => {
+    const webhooks = configuration(`${POD_RULE}\nnamespaceSelector: {matchLabels: {tollgate: enforce}}`);
+    const namespaces = new NamespaceLabels([pod({ namespace: 'shop' }), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { tollgate: 'off' } } }]);
+    const before = webhooks.dispatch('validate', createRequest(pod({ namespace: 'shop' })), namespaces.at(0));
+    expect(before.called.map((w) => w.name)).toEqual(['w.tollgate.dev']);
+    expect(before.notes).toEqual([expect.stringContaining('namespace shop is not declared in the manifests checked')]);
+    expect(called(webhooks, createRequest(pod({ namespace: 'shop' })), 'validate', namespaces.at(2))).toEqual([]);
+  });
+
   it('never exempts a cluster-scoped object by namespaceSelector; a Namespace is judged by its own labels', () => {
     const webhooks = configuration(
       'rules: [{operations: [CREATE], apiGroups: ["*"], apiVersions: ["*"], resources: ["*"]}]\nnamespaceSelector: {matchLabels: {tollgate: enforce}}',
