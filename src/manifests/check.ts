@@ -76,24 +76,40 @@ export interface CheckReportJSON {
 /** One request through the engine, as the webhook configurations (if any) send it. */
 async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, context: string, options: CheckOptions, namespaces: NamespaceLabels): Promise<Pick<CheckResult, 'admission' | 'webhooks' | 'notes'>> {
   const { webhooks } = options;
-  const called: WebhooksCalled = { mutate: [], validate: [] };
-  const notes: string[] = [];
-  const calls = webhooks
-    ? (phase: 'mutate' | 'validate', seen: AdmissionRequest) => {
-        const dispatch = webhooks.dispatch(phase, seen, namespaces);
-        called[phase] = dispatch.called.map((w) => w.name);
-        notes.push(...dispatch.notes);
-        return {
-          called: dispatch.called.length > 0,
-          failOnError: dispatch.called.some((w) => w.failurePolicy === 'Fail'),
-          ...(dispatch.rejected === undefined ? {} : { rejected: dispatch.rejected }),
-        };
-      }
-    : undefined;
   noteReviewContext(request.uid, context);
   try {
-    const admission = await admitRequest(engine, request, calls);
-    return webhooks ? { admission, webhooks: called, notes } : { admission, notes };
+    if (!webhooks) return { admission: await admitRequest(engine, request), notes: [] };
+    /** One way through the phases; `skipMutating` takes the mutating webhooks tollgate is only taken to be called by as not called. */
+    const judge = async (skipMutating: boolean) => {
+      const called: WebhooksCalled = { mutate: [], validate: [] };
+      const notes: string[] = [];
+      let mutatingUnsure = false;
+      const calls = (phase: 'mutate' | 'validate', seen: AdmissionRequest) => {
+        const dispatch = webhooks.dispatch(phase, seen, namespaces);
+        if (phase === 'mutate') mutatingUnsure = dispatch.unsure;
+        const skipped = phase === 'mutate' && skipMutating && dispatch.unsure;
+        called[phase] = skipped ? [] : dispatch.called.map((w) => w.name);
+        notes.push(...dispatch.notes);
+        return {
+          called: !skipped && dispatch.called.length > 0,
+          failOnError: !skipped && dispatch.called.some((w) => w.failurePolicy === 'Fail'),
+          ...(dispatch.rejected === undefined ? {} : { rejected: dispatch.rejected }),
+        };
+      };
+      const admission = await admitRequest(engine, request, calls);
+      return { admission, webhooks: called, notes, mutatingUnsure };
+    };
+    const { mutatingUnsure, ...mutated } = await judge(false);
+    // Taking an unsure mutating webhook to be called is not the stricter verdict: its changes may
+    // be what lets the object pass. Judged without them too; the denial wins.
+    if (!mutatingUnsure || !mutated.admission.allowed) return mutated;
+    const { mutatingUnsure: _same, ...unmutated } = await judge(true);
+    if (unmutated.admission.allowed) return mutated;
+    const skipped = mutated.webhooks.mutate.join(', ');
+    return {
+      ...unmutated,
+      notes: [...unmutated.notes, `denied as if ${skipped} were not called (the apiserver may not call ${mutated.webhooks.mutate.length === 1 ? 'it' : 'them'}): called, its mutation lets the object pass`],
+    };
   } finally {
     forgetReviewContext(request.uid);
   }

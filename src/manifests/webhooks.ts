@@ -379,6 +379,12 @@ export interface Dispatch {
   rejected?: string;
   /** Why a webhook was taken to be called where the offline view cannot be sure. */
   notes: string[];
+  /**
+   * Every webhook called was only taken to be called (each has a note): the apiserver may call
+   * none. Calling is the stricter verdict in the validating phase, not in the mutating one, whose
+   * changes can make the object pass.
+   */
+  unsure: boolean;
 }
 
 function endpointOf(spec: WebhookSpec): WebhookEndpoint | undefined {
@@ -442,7 +448,8 @@ export class WebhookConfigurations {
    * object as sent, the validating phase's for the object as the mutating webhooks left it.
    */
   dispatch(endpoint: WebhookEndpoint, request: AdmissionRequest, namespaces: NamespaceLabels): Dispatch {
-    const result: Dispatch = { called: [], notes: [] };
+    const result: Dispatch = { called: [], notes: [], unsure: false };
+    let sure = false;
     for (const webhook of this.webhooks) {
       if (webhook.endpoint !== endpoint) continue;
       const decision = webhook.decide(request, namespaces);
@@ -451,8 +458,10 @@ export class WebhookConfigurations {
       } else if (decision.call) {
         result.called.push(webhook);
         result.notes.push(...decision.notes);
+        if (decision.notes.length === 0) sure = true;
       }
     }
+    result.unsure = result.called.length > 0 && !sure;
     return result;
   }
 }

@@ -372,6 +372,33 @@ describe('checkManifests with webhook configurations', () => {
     expect(skipped?.admission.patch).toEqual([]);
   });
 
+  it('judges the object without the mutation too when the mutating webhook is only taken to be called: its change may be what lets it pass', async () => {
+    const fixIt = mutating('fix-it', (r) => {
+      const spec = (r.object as { spec: { containers: Array<{ image: string }> } }).spec;
+      for (const c of spec.containers) c.image = 'nginx';
+    });
+    const engine = new PolicyEngine([fixIt, denyEvil]);
+    const both = WebhookConfigurations.fromDocuments(
+      parseManifests(
+        [
+          `apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata: {name: m}\nwebhooks:\n  - name: m\n    clientConfig: {url: "https://t/mutate"}\n    ${POD_RULE}\n    namespaceSelector: {matchLabels: {inject: "yes"}}`,
+          `apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {name: v}\nwebhooks:\n  - name: v\n    clientConfig: {url: "https://t/validate"}\n    ${POD_RULE}`,
+        ].join('\n---\n'),
+        'w.yaml',
+      ),
+    );
+    const evilPod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: shop}\nspec: {containers: [{name: a, image: evil.io/x}]}';
+    // The namespace's "inject" label is not known: the cluster may not mutate, and then denies.
+    const [unknown] = (await checkManifests(engine, documents(evilPod), { webhooks: both })).results;
+    expect(unknown?.admission.allowed).toBe(false);
+    expect(unknown?.webhooks).toEqual({ mutate: [], validate: ['v'] });
+    expect(unknown?.notes.at(-1)).toContain('denied as if m were not called');
+    // Known to carry it: mutated, then allowed.
+    const declared = `apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {inject: "yes"}}\n---\n${evilPod}`;
+    const [, known] = (await checkManifests(engine, documents(declared), { webhooks: both })).results;
+    expect([known?.admission.allowed, known?.webhooks, known?.notes]).toEqual([true, { mutate: ['m'], validate: ['v'] }, []]);
+  });
+
   it('judges the pod of a workload no webhook sends, as its controller creates it', async () => {
     const engine = new PolicyEngine([denyEvil]);
     const only = WebhookConfigurations.fromDocuments(parseManifests(SHIPPED.split('---')[1]!.replace(/resources: \[deployments, replicasets, statefulsets, daemonsets\]/, 'resources: [replicasets]'), 'v.yaml'));
