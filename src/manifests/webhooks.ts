@@ -222,6 +222,29 @@ function celValue(value: unknown): unknown {
   return value;
 }
 
+/**
+ * The `request` variable as the apiserver builds it for CEL (cel.CreateAdmissionRequest): every
+ * field there, empty when the request has none (a generateName object's name is ""), and neither
+ * object nor oldObject, which it leaves out.
+ */
+function celRequest(request: AdmissionRequest): unknown {
+  return celValue({
+    uid: request.uid,
+    kind: request.kind,
+    resource: request.resource,
+    subResource: request.subResource ?? '',
+    requestKind: request.requestKind ?? request.kind,
+    requestResource: request.requestResource ?? request.resource,
+    requestSubResource: request.requestSubResource ?? '',
+    name: request.name ?? '',
+    namespace: request.namespace ?? '',
+    operation: request.operation,
+    userInfo: { username: '', uid: '', groups: [], extra: {}, ...request.userInfo },
+    dryRun: request.dryRun ?? false,
+    options: request.options ?? null,
+  });
+}
+
 /** The variables a webhook's matchConditions see; `authorizer` needs the cluster and is not offered. */
 const celEnvironment = new Environment({ homogeneousAggregateLiterals: false })
   .registerVariable('object', 'dyn')
@@ -262,7 +285,8 @@ function unsureOf(expression: string): MatchCondition['unsure'] {
 
 /** What one webhook does with a request. */
 export type WebhookDecision =
-  | { call: false }
+  /** Not called; the notes say what would call it (an UPDATE). */
+  | { call: false; notes?: string[] }
   | { call: true; notes: string[] }
   /** A matchCondition failed to evaluate under failurePolicy Fail: the apiserver rejects the request. */
   | { call: 'reject'; message: string };
@@ -296,7 +320,13 @@ export class TollgateWebhook {
     if (!rules.some((rule) => ruleMatches(rule, request, { version: true }))) {
       const equivalents = equivalentRequests(request);
       const through = (this.spec.matchPolicy ?? 'Equivalent') === 'Equivalent' ? equivalents.find((r) => rules.some((rule) => ruleMatches(rule, r, { version: false }))) : undefined;
-      if (!through) return { call: false };
+      if (!through) {
+        // check judges a creation; a re-apply of an object that exists is an UPDATE.
+        const onUpdate = request.operation === 'CREATE' && rules.some((rule) => ruleMatches(rule, { ...request, operation: 'UPDATE' }, { version: true }));
+        return onUpdate
+          ? { call: false, notes: [`webhook ${this.name} is not called on the object's creation, which check judges, but is on an UPDATE of it (a re-apply once it exists)`] }
+          : { call: false };
+      }
       const other = through.resource.group === request.resource.group ? 'another version of it' : `its equivalent in group ${through.resource.group || 'core'}`;
       notes.push(
         `webhook ${this.name} matches ${request.resource.group || 'core'}/${request.resource.version} ${request.resource.resource} only through ${other} ` +
@@ -338,7 +368,7 @@ export class TollgateWebhook {
    */
   private conditionsDecide(request: AdmissionRequest, notes: string[]): WebhookDecision {
     if (this.conditions.length === 0) return { call: true, notes };
-    const variables = { object: celValue(request.object ?? null), oldObject: celValue(request.oldObject ?? null), request: celValue(request) };
+    const variables = { object: celValue(request.object ?? null), oldObject: celValue(request.oldObject ?? null), request: celRequest(request) };
     const errors: string[] = [];
     const unsure: string[] = [];
     for (const condition of this.conditions) {
@@ -385,6 +415,20 @@ export interface Dispatch {
    * changes can make the object pass.
    */
   unsure: boolean;
+}
+
+/** Kinds the apiserver never sends to a webhook, so that no webhook can lock itself or the admission policies in (rules.IsExemptAdmissionConfigurationResource). */
+const EXEMPT_KINDS: ReadonlySet<string> = new Set([
+  'ValidatingWebhookConfiguration',
+  'MutatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+  'MutatingAdmissionPolicy',
+  'MutatingAdmissionPolicyBinding',
+]);
+
+function isExemptFromWebhooks(request: AdmissionRequest): boolean {
+  return request.kind.group === 'admissionregistration.k8s.io' && EXEMPT_KINDS.has(request.kind.kind);
 }
 
 function endpointOf(spec: WebhookSpec): WebhookEndpoint | undefined {
@@ -449,13 +493,16 @@ export class WebhookConfigurations {
    */
   dispatch(endpoint: WebhookEndpoint, request: AdmissionRequest, namespaces: NamespaceLabels): Dispatch {
     const result: Dispatch = { called: [], notes: [], unsure: false };
+    if (isExemptFromWebhooks(request)) return result;
     let sure = false;
     for (const webhook of this.webhooks) {
       if (webhook.endpoint !== endpoint) continue;
       const decision = webhook.decide(request, namespaces);
       if (decision.call === 'reject') {
         result.rejected ??= decision.message;
-      } else if (decision.call) {
+      } else if (!decision.call) {
+        result.notes.push(...(decision.notes ?? []));
+      } else {
         result.called.push(webhook);
         result.notes.push(...decision.notes);
         if (decision.notes.length === 0) sure = true;

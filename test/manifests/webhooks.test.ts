@@ -58,6 +58,23 @@ describe('label selectors, as apimachinery evaluates them', () => {
 });
 
 describe('rules, as rules.Matcher reads them', () => {
+  it('never calls a webhook for webhook configurations and admission policies, as the apiserver exempts them', () => {
+    const everything = configuration('rules: [{operations: ["*"], apiGroups: ["*"], apiVersions: ["*"], resources: ["*/*"]}]');
+    for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding']) {
+      expect(called(everything, createRequest({ apiVersion: 'admissionregistration.k8s.io/v1', kind, metadata: { name: 'x' } })), kind).toEqual([]);
+    }
+    // The same kind in another group is not exempt.
+    expect(called(everything, createRequest({ apiVersion: 'example.com/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'x' } }))).toEqual(['w.tollgate.dev']);
+  });
+
+  it('notes a webhook its rules call on an UPDATE only: a re-apply of the object is one', () => {
+    const dispatch = configuration('rules: [{operations: [UPDATE], apiGroups: [""], apiVersions: [v1], resources: [pods]}]').dispatch('validate', createRequest(pod()), noNamespaces);
+    expect(dispatch.called).toEqual([]);
+    expect(dispatch.notes).toEqual([
+      "webhook w.tollgate.dev is not called on the object's creation, which check judges, but is on an UPDATE of it (a re-apply once it exists)",
+    ]);
+  });
+
   it.each([
     ['the resource and operation', POD_RULE, createRequest(pod()), true],
     ['another resource', POD_RULE, createRequest({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }), false],
@@ -169,6 +186,12 @@ describe('namespaceSelector and objectSelector', () => {
 });
 
 describe('matchConditions (CEL)', () => {
+  it('sees `request` as the apiserver builds it: a generateName object has the name ""', () => {
+    const webhooks = configuration(`${POD_RULE}\nmatchConditions:\n  - {name: unnamed, expression: "request.name == '' && request.subResource == ''"}`);
+    expect(called(webhooks, createRequest(pod({ name: undefined, generateName: 'p-' })))).toEqual(['w.tollgate.dev']);
+    expect(called(webhooks, createRequest(pod()))).toEqual([]);
+  });
+
   it("skips the shipped mutating webhook for a mirror pod and calls it for others, as the shipped condition says", () => {
     const webhooks = WebhookConfigurations.fromDocuments(parseManifests(SHIPPED, 'webhooks.yaml'));
     const mirrorPod = createRequest(pod({ annotations: { 'kubernetes.io/config.mirror': 'abc' } }));
