@@ -8,6 +8,7 @@ import { forgetReviewContext, noteReviewContext } from '../engine/hang-watchdog.
 import { controllerPodOf } from './controller-pods.js';
 import { documentLocation, type ManifestDocument } from './read.js';
 import { createRequest } from './request.js';
+import { CustomResources } from './resources.js';
 import { NamespaceLabels, type WebhookConfigurations } from './webhooks.js';
 
 export { documentLocation } from './read.js';
@@ -72,9 +73,15 @@ export interface CheckReportJSON {
   results: CheckResultJSON[];
 }
 
-
 /** One request through the engine, as the webhook configurations (if any) send it. */
-async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, context: string, options: CheckOptions, namespaces: NamespaceLabels): Promise<Pick<CheckResult, 'admission' | 'webhooks' | 'notes'>> {
+async function admitNoted(
+  engine: PolicyEngine,
+  request: AdmissionRequest,
+  context: string,
+  options: CheckOptions,
+  namespaces: NamespaceLabels,
+  customResources: CustomResources,
+): Promise<Pick<CheckResult, 'admission' | 'webhooks' | 'notes'>> {
   const { webhooks } = options;
   noteReviewContext(request.uid, context);
   try {
@@ -85,7 +92,7 @@ async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, conte
       const notes: string[] = [];
       let mutatingUnsure = false;
       const calls = (phase: 'mutate' | 'validate', seen: AdmissionRequest) => {
-        const dispatch = webhooks.dispatch(phase, seen, namespaces);
+        const dispatch = webhooks.dispatch(phase, seen, namespaces, customResources.isGuessed(seen.kind));
         if (phase === 'mutate') mutatingUnsure = dispatch.unsure;
         const skipped = phase === 'mutate' && skipMutating && dispatch.unsure;
         called[phase] = skipped ? [] : dispatch.called.map((w) => w.name);
@@ -124,19 +131,21 @@ async function admitNoted(engine: PolicyEngine, request: AdmissionRequest, conte
 export async function checkManifests(engine: PolicyEngine, documents: readonly ManifestDocument[], options: CheckOptions = {}): Promise<CheckReport> {
   const results: CheckResult[] = [];
   const namespaces = new NamespaceLabels(documents.map((d) => d.object));
+  // The custom kinds the manifests define get their resource and scope from the definition, wherever it is.
+  const customResources = new CustomResources(documents.map((d) => d.object));
   for (const [index, document] of documents.entries()) {
-    const request = createRequest(document.object, { dryRun: true, ...(options.namespace ? { namespace: options.namespace } : {}) });
+    const request = createRequest(document.object, { dryRun: true, customResources, ...(options.namespace ? { namespace: options.namespace } : {}) });
     const context = documentLocation(document);
     // The namespaces as the object finds them when written: the Namespaces before it applied.
     const seen = namespaces.at(index);
-    const judged = await admitNoted(engine, request, context, options, seen);
+    const judged = await admitNoted(engine, request, context, options, seen, customResources);
     results.push({ document, ...judged });
     const { admission } = judged;
     const controllerPod = admission.allowed && admission.patched ? controllerPodOf(admission.patched) : undefined;
     if (controllerPod) {
       const podRequest = createRequest(controllerPod.pod, { dryRun: true, userInfo: controllerPod.userInfo, ...(request.namespace ? { namespace: request.namespace } : {}) });
       const podOf = { kind: request.kind.kind, name: request.name ?? null };
-      results.push({ document, ...(await admitNoted(engine, podRequest, `${context} (the pod of its template)`, options, seen)), podOf });
+      results.push({ document, ...(await admitNoted(engine, podRequest, `${context} (the pod of its template)`, options, seen, customResources)), podOf });
     }
   }
   return { allowed: results.every((r) => r.admission.allowed), results };

@@ -10,7 +10,7 @@ import type {
   Operation,
   UserInfo,
 } from '../admission/types.js';
-import { isNamespaced, resourceOf } from './resources.js';
+import { isNamespaced, resourceOf, type CustomResources } from './resources.js';
 
 /** The user `tollgate check` sends requests as. */
 export const CI_USER: Readonly<UserInfo> = Object.freeze({ username: 'tollgate:check', groups: ['system:authenticated'] });
@@ -31,6 +31,8 @@ export interface RequestOptions {
   dryRun?: boolean;
   /** Request uid; a random UUID by default. */
   uid?: string;
+  /** The CustomResourceDefinitions known (those of the manifests), for their kinds' resource and scope; other kinds are looked up or guessed. */
+  customResources?: CustomResources;
 }
 
 /** The group, version and kind a manifest states in its `apiVersion` and `kind`. */
@@ -66,10 +68,11 @@ export function createRequest(manifest: KubernetesObject, options: RequestOption
   const operation = options.operation ?? 'CREATE';
   if (operation === 'UPDATE' && options.oldObject === undefined) throw new TypeError('an UPDATE request needs oldObject: the object as stored before the update');
   const kind = groupVersionKindOf(manifest);
-  const resource = { group: kind.group, version: kind.version, resource: resourceOf(kind) };
+  const defined = options.customResources?.get(kind);
+  const resource = { group: kind.group, version: kind.version, resource: defined?.resource ?? resourceOf(kind) };
   const metadata = typeof manifest.metadata === 'object' && manifest.metadata !== null ? manifest.metadata : undefined;
   const stated = typeof metadata?.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : undefined;
-  const namespace = isNamespaced(kind) ? (stated ?? options.namespace ?? DEFAULT_NAMESPACE) : undefined;
+  const namespace = (defined?.namespaced ?? isNamespaced(kind)) ? (stated ?? options.namespace ?? DEFAULT_NAMESPACE) : undefined;
   const object = namespace === undefined ? withoutNamespace(manifest, metadata) : stated === undefined ? { ...manifest, metadata: { ...metadata, namespace } } : manifest;
 
   const request: AdmissionRequest = {

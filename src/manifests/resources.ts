@@ -1,6 +1,6 @@
 // What the apiserver knows from discovery and a manifest does not say: the resource (plural) of a
 // kind and whether it is namespaced. A table for the built-in kinds, a careful guess for the rest.
-import type { GroupVersionKind } from '../admission/types.js';
+import type { GroupVersionKind, KubernetesObject } from '../admission/types.js';
 
 /** `group/Kind` -> resource, where the plural is not the regular one or is worth stating. */
 const RESOURCES: ReadonlyMap<string, string> = new Map([
@@ -69,12 +69,50 @@ export function resourceOf(kind: Pick<GroupVersionKind, 'group' | 'kind'>): stri
   return `${singular}s`;
 }
 
+/** The core group, `*.k8s.io` and the dotless groups (apps, batch, policy...): Kubernetes' own. */
+export function isBuiltInGroup(group: string): boolean {
+  return group === '' || group.endsWith('.k8s.io') || !group.includes('.');
+}
+
 /**
  * Whether objects of this kind live in a namespace. Unknown kinds are taken to be namespaced,
  * except the `Cluster*` convention custom resources follow (ClusterIssuer, ClusterPolicy).
  */
 export function isNamespaced(kind: Pick<GroupVersionKind, 'group' | 'kind'>): boolean {
   if (CLUSTER_SCOPED.has(`${kind.group}/${kind.kind}`)) return false;
-  const builtInGroup = kind.group === '' || kind.group.endsWith('.k8s.io') || !kind.group.includes('.');
-  return builtInGroup || !/^Cluster[A-Z]/.test(kind.kind);
+  return isBuiltInGroup(kind.group) || !/^Cluster[A-Z]/.test(kind.kind);
+}
+
+/** A kind's resource (plural) and scope, as discovery serves them. */
+export interface KindResource {
+  resource: string;
+  namespaced: boolean;
+}
+
+/**
+ * What discovery would say of the custom kinds the manifests define: the plural and scope of each
+ * CustomResourceDefinition among them, by `group/Kind`, so that their objects need no guess.
+ */
+export class CustomResources {
+  private readonly byKind = new Map<string, KindResource>();
+
+  constructor(objects: Iterable<KubernetesObject>) {
+    for (const object of objects) {
+      if (object.apiVersion !== 'apiextensions.k8s.io/v1' || object.kind !== 'CustomResourceDefinition') continue;
+      const spec = object['spec'] as { group?: unknown; scope?: unknown; names?: { kind?: unknown; plural?: unknown } } | undefined;
+      const { group, scope } = spec ?? {};
+      const { kind, plural } = spec?.names ?? {};
+      if (typeof group !== 'string' || typeof kind !== 'string' || typeof plural !== 'string' || (scope !== 'Namespaced' && scope !== 'Cluster')) continue;
+      this.byKind.set(`${group}/${kind}`, { resource: plural, namespaced: scope === 'Namespaced' });
+    }
+  }
+
+  get(kind: Pick<GroupVersionKind, 'group' | 'kind'>): KindResource | undefined {
+    return this.byKind.get(`${kind.group}/${kind.kind}`);
+  }
+
+  /** A custom kind none of the manifests' definitions gives: its resource and scope are guesses. */
+  isGuessed(kind: Pick<GroupVersionKind, 'group' | 'kind'>): boolean {
+    return !isBuiltInGroup(kind.group) && !this.byKind.has(`${kind.group}/${kind.kind}`);
+  }
 }

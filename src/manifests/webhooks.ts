@@ -127,20 +127,21 @@ function splitResource(resource: string): [string, string] {
 const exactOrWildcard = (items: readonly string[] | undefined, value: string) => (items ?? []).some((item) => item === '*' || item === value);
 
 /** rules.Matcher: scope, operation, group, version and resource/subresource; `version: false` leaves the version out (matchPolicy Equivalent). */
-function ruleMatches(rule: Rule, request: AdmissionRequest, { version }: { version: boolean }): boolean {
+function ruleMatches(rule: Rule, request: AdmissionRequest, { version, guessedKind = false }: { version: boolean; guessedKind?: boolean }): boolean {
   const resource = request.resource.resource;
   const isNamespace = request.resource.group === '' && resource === 'namespaces';
   const namespaced = request.namespace !== undefined && request.namespace !== '';
   const scope = rule.scope ?? '*';
-  if (scope === 'Namespaced' && (isNamespace || !namespaced)) return false;
-  if (scope === 'Cluster' && !(isNamespace || !namespaced)) return false;
+  // A guessed kind's scope and resource may be any the rule names.
+  if (!guessedKind && scope === 'Namespaced' && (isNamespace || !namespaced)) return false;
+  if (!guessedKind && scope === 'Cluster' && !(isNamespace || !namespaced)) return false;
   if (!exactOrWildcard(rule.operations, request.operation)) return false;
   if (!exactOrWildcard(rule.apiGroups, request.resource.group)) return false;
   if (version && !exactOrWildcard(rule.apiVersions, request.resource.version)) return false;
   const subResource = request.subResource ?? '';
   return (rule.resources ?? []).some((entry) => {
     const [res, sub] = splitResource(entry);
-    return (res === '*' || res === resource) && (sub === '*' || sub === subResource);
+    return (guessedKind || res === '*' || res === resource) && (sub === '*' || sub === subResource);
   });
 }
 
@@ -308,16 +309,32 @@ export class TollgateWebhook {
   }
 
   /** ShouldCallHook, then the matchConditions; `namespaces` gives the labels the namespaceSelector reads. */
-  decide(request: AdmissionRequest, namespaces: NamespaceLabels): WebhookDecision {
+  decide(request: AdmissionRequest, namespaces: NamespaceLabels, guessedKind = false): WebhookDecision {
+    const decision = this.decideFor(request, namespaces, false);
+    if (!guessedKind || decision.call !== false) return decision;
+    // The kind's resource and scope are guesses: whatever the rules name, and cluster-scoped (never
+    // exempted by a namespaceSelector), may be the real ones.
+    const lenient = this.decideFor(request, namespaces, true);
+    if (lenient.call === true) {
+      const { group, kind } = request.kind;
+      lenient.notes.push(
+        `webhook ${this.name}: ${group}/${kind} is not built in and no CustomResourceDefinition among the manifests defines it, so its resource ` +
+          `("${request.resource.resource}") and scope (${request.namespace ? 'namespaced' : 'cluster'}) are guesses, under which it is not called: taken to be called`,
+      );
+    }
+    return lenient;
+  }
+
+  private decideFor(request: AdmissionRequest, namespaces: NamespaceLabels, guessedKind: boolean): WebhookDecision {
     const notes: string[] = [];
-    const namespaceMatch = this.namespaceMatches(request, namespaces, notes);
+    const namespaceMatch = guessedKind || this.namespaceMatches(request, namespaces, notes);
     if (!namespaceMatch) return { call: false };
     const objectSelector = this.spec.objectSelector;
     if (!isEmptySelector(objectSelector) && !selectorMatches(objectSelector, labelsOf(request.object)) && !(request.oldObject && selectorMatches(objectSelector, labelsOf(request.oldObject)))) {
       return { call: false };
     }
     const rules = this.spec.rules ?? [];
-    if (!rules.some((rule) => ruleMatches(rule, request, { version: true }))) {
+    if (!rules.some((rule) => ruleMatches(rule, request, { version: true, guessedKind }))) {
       const equivalents = equivalentRequests(request);
       const through = (this.spec.matchPolicy ?? 'Equivalent') === 'Equivalent' ? equivalents.find((r) => rules.some((rule) => ruleMatches(rule, r, { version: false }))) : undefined;
       if (!through) {
@@ -491,13 +508,13 @@ export class WebhookConfigurations {
    * The webhooks of one phase the apiserver calls for `request`: the mutating phase's for the
    * object as sent, the validating phase's for the object as the mutating webhooks left it.
    */
-  dispatch(endpoint: WebhookEndpoint, request: AdmissionRequest, namespaces: NamespaceLabels): Dispatch {
+  dispatch(endpoint: WebhookEndpoint, request: AdmissionRequest, namespaces: NamespaceLabels, guessedKind = false): Dispatch {
     const result: Dispatch = { called: [], notes: [], unsure: false };
     if (isExemptFromWebhooks(request)) return result;
     let sure = false;
     for (const webhook of this.webhooks) {
       if (webhook.endpoint !== endpoint) continue;
-      const decision = webhook.decide(request, namespaces);
+      const decision = webhook.decide(request, namespaces, guessedKind);
       if (decision.call === 'reject') {
         result.rejected ??= decision.message;
       } else if (!decision.call) {

@@ -3,7 +3,7 @@ import { decodeAdmissionReview } from '../../src/admission/review.js';
 import type { KubernetesObject } from '../../src/admission/types.js';
 import { findPoisonedKey } from '../../src/manifests/poisoning.js';
 import { createRequest, reviewFor } from '../../src/manifests/request.js';
-import { isNamespaced, resourceOf } from '../../src/manifests/resources.js';
+import { CustomResources, isNamespaced, resourceOf } from '../../src/manifests/resources.js';
 
 const pod: KubernetesObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { containers: [{ name: 'web', image: 'nginx' }] } };
 
@@ -39,6 +39,31 @@ describe('resourceOf and isNamespaced', () => {
 });
 
 describe('createRequest', () => {
+  it("takes a custom kind's resource and scope from its CustomResourceDefinition, where the manifests hold one", () => {
+    const crd = (group: string, kind: string, plural: string, scope: string): KubernetesObject => ({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: `${plural}.${group}` },
+      spec: { group, scope, names: { kind, plural } },
+    });
+    const customResources = new CustomResources([
+      crd('templates.gatekeeper.sh', 'ConstraintTemplate', 'constrainttemplates', 'Cluster'),
+      crd('chaos-mesh.org', 'PodChaos', 'podchaos', 'Namespaced'),
+      // Not a definition the apiserver would take: passed over.
+      crd('example.com', 'Box', 'boxen', 'Everywhere'),
+    ]);
+    const template = createRequest({ apiVersion: 'templates.gatekeeper.sh/v1', kind: 'ConstraintTemplate', metadata: { name: 't', namespace: 'x' } }, { customResources });
+    expect([template.resource.resource, template.namespace, template.object?.metadata?.namespace]).toEqual(['constrainttemplates', undefined, undefined]);
+    const chaos = createRequest({ apiVersion: 'chaos-mesh.org/v1alpha1', kind: 'PodChaos', metadata: { name: 'c' } }, { customResources });
+    expect([chaos.resource.resource, chaos.namespace]).toEqual(['podchaos', 'default']);
+    // Without the definitions: guessed (namespaced, an English plural).
+    const guessed = createRequest({ apiVersion: 'templates.gatekeeper.sh/v1', kind: 'ConstraintTemplate', metadata: { name: 't' } });
+    expect([guessed.resource.resource, guessed.namespace]).toEqual(['constrainttemplates', 'default']);
+    expect(customResources.isGuessed({ group: 'example.com', kind: 'Box' })).toBe(true);
+    expect(customResources.isGuessed({ group: 'chaos-mesh.org', kind: 'PodChaos' })).toBe(false);
+    expect(customResources.isGuessed({ group: 'apps', kind: 'Deployment' })).toBe(false);
+  });
+
   it('builds a CREATE request as the apiserver sends it, filling in the default namespace', () => {
     const request = createRequest(pod, { uid: 'u1' });
     expect(request).toEqual({

@@ -301,6 +301,36 @@ describe('matchPolicy Equivalent across groups', () => {
   });
 });
 
+describe('custom kinds', () => {
+  const chaosRule = 'rules: [{operations: [CREATE], apiGroups: [chaos-mesh.org], apiVersions: ["*"], resources: [podchaos]}]';
+  const podChaos = 'apiVersion: chaos-mesh.org/v1alpha1\nkind: PodChaos\nmetadata: {name: c, namespace: lab}\n';
+  const definition =
+    'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: podchaos.chaos-mesh.org}\nspec: {group: chaos-mesh.org, scope: Namespaced, names: {kind: PodChaos, plural: podchaos}}\n';
+  const engine = new PolicyEngine([validating('no-chaos', (r) => (r.kind.kind === 'PodChaos' ? { allowed: false, violations: [{ message: 'no chaos' }] } : { allowed: true }))]);
+  const check = async (rule: string, text: string) =>
+    (await checkManifests(engine, parseManifests(text, 'm.yaml'), { webhooks: configuration(rule) })).results.filter((r) => r.admission.request.kind.kind === 'PodChaos')[0]!;
+
+  it('matches a custom kind by the plural its CustomResourceDefinition in the manifests gives', async () => {
+    const defined = await check(chaosRule, `${definition}---\n${podChaos}`);
+    expect([defined.admission.request.resource.resource, defined.webhooks?.validate, defined.admission.allowed, defined.notes]).toEqual(['podchaos', ['w.tollgate.dev'], false, []]);
+    const otherResource = await check(chaosRule.replace('[podchaos]', '[networkchaos]'), `${definition}---\n${podChaos}`);
+    expect([otherResource.webhooks?.validate, otherResource.admission.allowed]).toEqual([[], true]);
+  });
+
+  it('takes a webhook on its group to be called, with a note, when no definition gives the kind’s plural and scope', async () => {
+    // Guessed "podchaoses": the rule's "podchaos" may well be its resource.
+    const guessed = await check(chaosRule, podChaos);
+    expect([guessed.admission.request.resource.resource, guessed.webhooks?.validate, guessed.admission.allowed]).toEqual(['podchaoses', ['w.tollgate.dev'], false]);
+    expect(guessed.notes).toEqual([expect.stringContaining('chaos-mesh.org/PodChaos is not built in and no CustomResourceDefinition among the manifests defines it')]);
+    // Guessed namespaced: a namespaceSelector that exempts its namespace may not apply (a cluster-scoped kind is never exempted).
+    const exempting = await check(`${chaosRule.replace('[podchaos]', '["*"]')}\nnamespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [lab]}]}`, podChaos);
+    expect([exempting.webhooks?.validate, exempting.admission.allowed, exempting.notes.length]).toEqual([['w.tollgate.dev'], false, 1]);
+    // Another group is another group.
+    const elsewhere = await check(chaosRule.replace('[chaos-mesh.org]', '[example.com]'), podChaos);
+    expect([elsewhere.webhooks?.validate, elsewhere.admission.allowed, elsewhere.notes]).toEqual([[], true, []]);
+  });
+});
+
 describe('reading webhook configurations', () => {
   const refused = (text: string) => {
     try {
