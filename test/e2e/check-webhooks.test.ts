@@ -4,7 +4,10 @@
 // regular expressions, and resources the apiserver counts as equivalent across groups. Each case
 // has its own webhook (selected by the object's `case` label) calling tollgate's /mutate, so the
 // cluster's answer says whether that webhook was called: the object comes back annotated, or
-// refused when tollgate answers 400.
+// refused when tollgate answers 400. Custom kinds (CustomResourceDefinitions installed in the
+// cluster) are checked with their definition among the manifests, where check must agree with the
+// cluster, and without it, where their resource and scope are guesses and check may only be
+// stricter, with a note.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,10 +26,38 @@ interface Case {
   /** The webhook's rules; ConfigMaps by default. */
   rules?: object[];
   matchConditions?: Array<{ name: string; expression: string }>;
+  namespaceSelector?: object;
   object: Record<string, unknown>;
   /** Created for real rather than as a server-side dry run (the request's dryRun is false). */
   real?: boolean;
+  /** Checked before the object, in the same file (the CustomResourceDefinition of its kind); the cluster has what beforeAll installed. */
+  documents?: object[];
+  /** What the apiserver does, where that is not to call the webhook. */
+  clusterExpected?: Outcome;
 }
+
+/** A CustomResourceDefinition serving one version, any content. */
+const crd = (group: string, kind: string, plural: string, scope: 'Namespaced' | 'Cluster', annotations?: Record<string, string>) => ({
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: `${plural}.${group}`, ...(annotations ? { annotations } : {}) },
+  spec: {
+    group,
+    scope,
+    names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
+    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+  },
+});
+
+const customGroup = 'e2e.tollgate.dev';
+/** Namespaced, and its plural is not the English one check would guess ("podchaoses"). */
+const podChaosDefinition = crd(customGroup, 'PodChaos', 'podchaos', 'Namespaced');
+/** Cluster-scoped, and its kind does not start with Cluster: check would guess it namespaced, in `default`. */
+const gizmoDefinition = crd(customGroup, 'Gizmo', 'gizmos', 'Cluster');
+const DEFINITIONS = [podChaosDefinition, gizmoDefinition];
+
+/** A namespaceSelector that exempts `default`, where check puts a namespaced object that names no namespace. */
+const notDefault = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['default'] }] };
 
 const configMapRules = [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] }];
 
@@ -81,6 +112,39 @@ const CASES: Case[] = [
       reportingInstance: 'e2e',
     },
   },
+  {
+    // The plural is podchaos, not the guessed podchaoses.
+    name: 'podchaos',
+    rules: [{ operations: ['CREATE'], apiGroups: [customGroup], apiVersions: ['v1'], resources: ['podchaos'] }],
+    object: { apiVersion: `${customGroup}/v1`, kind: 'PodChaos', metadata: { name: 'podchaos', namespace, labels: { case: 'podchaos' } } },
+    documents: [podChaosDefinition],
+  },
+  {
+    // Cluster-scoped: never exempted by the namespaceSelector, and only a cluster-scoped rule matches it.
+    name: 'gizmo',
+    rules: [{ operations: ['CREATE'], apiGroups: [customGroup], apiVersions: ['v1'], resources: ['gizmos'], scope: 'Cluster' }],
+    namespaceSelector: notDefault,
+    object: { apiVersion: `${customGroup}/v1`, kind: 'Gizmo', metadata: { name: 'gizmo', labels: { case: 'gizmo' } } },
+    documents: [gizmoDefinition],
+  },
+  {
+    // The apiserver never sends a webhook configuration to a webhook (nor an admission policy), whatever its rules.
+    name: 'webhook-configuration',
+    rules: [{ operations: ['*'], apiGroups: ['*'], apiVersions: ['*'], resources: ['*/*'] }],
+    object: {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: 'e2e-exempt', labels: { case: 'webhook-configuration' } },
+      webhooks: [],
+    },
+    clusterExpected: 'not called',
+  },
+  {
+    // The same rules on a ConfigMap: the webhook above is in force.
+    name: 'everything',
+    rules: [{ operations: ['*'], apiGroups: ['*'], apiVersions: ['*'], resources: ['*/*'] }],
+    object: configMap('everything'),
+  },
 ];
 
 describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
@@ -92,6 +156,8 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
     cluster = await startCluster();
     served = await serveTollgate(cluster, 'e2e-probe');
     await cluster.kubectl(['create', 'namespace', namespace]);
+    await kubectlApply(cluster, DEFINITIONS);
+    for (const definition of DEFINITIONS) await cluster.kubectl(['wait', '--for', 'condition=established', '--timeout=60s', `crd/${definition.metadata.name}`]);
     const [shippedMutating] = served.webhooks;
     configuration = {
       apiVersion: 'admissionregistration.k8s.io/v1',
@@ -104,6 +170,7 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
         sideEffects: 'None',
         failurePolicy: 'Fail',
         rules: c.rules ?? configMapRules,
+        ...(c.namespaceSelector ? { namespaceSelector: c.namespaceSelector } : {}),
         objectSelector: { matchLabels: { case: c.name } },
         ...(c.matchConditions ? { matchConditions: c.matchConditions } : {}),
       })),
@@ -131,18 +198,22 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
     return annotations?.[admittedAnnotation] === 'true' ? 'called' : 'not called';
   }
 
-  async function checkSays(c: Case): Promise<{ outcome: Outcome; notes: string[] }> {
+  /** `tollgate check --webhooks` of the case's documents, then its object, in one file: the object's result. */
+  async function checkSays(c: Case, documents: readonly object[] = c.documents ?? []): Promise<{ outcome: Outcome; notes: string[] }> {
     const dir = await mkdtemp(path.join(tmpdir(), 'tollgate-e2e-check-webhooks-'));
     try {
       await writeFile(path.join(dir, 'tollgate.yaml'), e2eConfig);
-      await writeFile(path.join(dir, 'object.json'), JSON.stringify(c.object));
+      // JSON documents are YAML; the object last.
+      await writeFile(path.join(dir, 'object.yaml'), [...documents, c.object].map((d) => JSON.stringify(d)).join('\n---\n'));
       await writeFile(path.join(dir, 'webhooks.json'), JSON.stringify(configuration));
       let out = '';
       const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (out += s) }, stdin: Readable.from([]) };
-      await run(['check', '-c', path.join(dir, 'tollgate.yaml'), '-o', 'json', '--webhooks', path.join(dir, 'webhooks.json'), path.join(dir, 'object.json')], io);
-      const [result] = (JSON.parse(out) as { results: Array<{ allowed: boolean; patch: unknown[]; notes: string[] }> }).results;
-      const outcome: Outcome = !result!.allowed ? 'refused' : result!.patch.length > 0 ? 'called' : 'not called';
-      return { outcome, notes: result!.notes };
+      await run(['check', '-c', path.join(dir, 'tollgate.yaml'), '-o', 'json', '--webhooks', path.join(dir, 'webhooks.json'), path.join(dir, 'object.yaml')], io);
+      const { results } = JSON.parse(out) as { results: Array<{ allowed: boolean; patch: unknown[]; notes: string[] }> };
+      expect(results).toHaveLength(documents.length + 1);
+      const result = results.at(-1)!;
+      const outcome: Outcome = !result.allowed ? 'refused' : result.patch.length > 0 ? 'called' : 'not called';
+      return { outcome, notes: result.notes };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -151,11 +222,26 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
   it.each(CASES.map((c) => [c.name, c] as const))('%s: check calls tollgate where the apiserver does (or is stricter, with a note)', async (_name, c) => {
     const cluster = await clusterSays(c);
     const offline = await checkSays(c);
-    expect(cluster, 'what the apiserver does').not.toBe('not called');
+    if (c.clusterExpected) expect(cluster, 'what the apiserver does').toBe(c.clusterExpected);
+    else expect(cluster, 'what the apiserver does').not.toBe('not called');
+    // With the kind's definition among the manifests, or where the apiserver calls no webhook, nothing is left to guess.
+    if (c.documents || c.clusterExpected) expect(offline).toEqual({ outcome: cluster, notes: [] });
     // Either the same outcome, or check is stricter (refuses where the cluster calls) and says why.
     if (offline.outcome !== cluster) {
       expect(offline.outcome).toBe('refused');
       expect(offline.notes.length).toBeGreaterThan(0);
     }
   });
+
+  it.each(CASES.filter((c) => c.documents).map((c) => [c.name, c] as const))(
+    '%s: without its CustomResourceDefinition among the manifests, check is as strict or stricter, with a note',
+    async (_name, c) => {
+      const cluster = await clusterSays(c);
+      const offline = await checkSays(c, []);
+      expect(cluster, 'what the apiserver does').toBe('called');
+      // The kind's resource and scope are guesses, under which its webhook would not be called: taken to be called.
+      expect(offline.outcome).not.toBe('not called');
+      expect(offline.notes).toEqual([expect.stringContaining('no CustomResourceDefinition among the manifests defines it')]);
+    },
+  );
 });
