@@ -223,28 +223,52 @@ function celValue(value: unknown): unknown {
   return value;
 }
 
+/** The request's fields the apiserver's JSON leaves out when empty (omitempty): CEL finds no such key. */
+const omitEmpty = <T extends object>(fields: T): Partial<T> =>
+  Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined && v !== '' && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0))) as Partial<T>;
+
 /**
- * The `request` variable as the apiserver builds it for CEL (cel.CreateAdmissionRequest): every
- * field there, empty when the request has none (a generateName object's name is ""), and neither
- * object nor oldObject, which it leaves out.
+ * The `request` variable as the apiserver builds it for CEL (cel.CreateAdmissionRequest, then
+ * SchemalessTypedToVal, which leaves out an omitempty field's empty value): no uid, an empty name
+ * (a generateName object's, before the validating phase), namespace (a cluster-scoped object's) or
+ * subresource left out, so that reading one is an error; a Namespace being created is its own
+ * namespace (the create handler sets it). Neither object nor oldObject, which it leaves out.
  */
 function celRequest(request: AdmissionRequest): unknown {
+  const isNamespace = request.resource.group === '' && request.resource.resource === 'namespaces' && !request.subResource;
+  const namespace = request.namespace || (isNamespace && request.operation === 'CREATE' ? request.name : undefined);
   return celValue({
-    uid: request.uid,
+    uid: '',
     kind: request.kind,
     resource: request.resource,
-    subResource: request.subResource ?? '',
     requestKind: request.requestKind ?? request.kind,
     requestResource: request.requestResource ?? request.resource,
-    requestSubResource: request.requestSubResource ?? '',
-    name: request.name ?? '',
-    namespace: request.namespace ?? '',
+    ...omitEmpty({ subResource: request.subResource, requestSubResource: request.requestSubResource, name: request.name, namespace }),
     operation: request.operation,
-    userInfo: { username: '', uid: '', groups: [], extra: {}, ...request.userInfo },
+    userInfo: omitEmpty({ username: request.userInfo?.username, uid: request.userInfo?.uid, groups: request.userInfo?.groups, extra: request.userInfo?.extra }),
     dryRun: request.dryRun ?? false,
-    options: request.options ?? null,
+    ...(request.options ? { options: request.options } : {}),
   });
 }
+
+/** The apiserver's generated names: the prefix, cut to 58 characters, and 5 random ones (names.SimpleNameGenerator). */
+const GENERATED_SUFFIX = 'xxxxx';
+
+/**
+ * The request as the validating phase sees a generateName object: the store generates its name
+ * before the validating webhooks (AdmissionToValidateObjectFunc passes it on), in the request and
+ * the object. The suffix here stands for the random one; undefined when no name is generated.
+ */
+function withGeneratedName(request: AdmissionRequest): AdmissionRequest | undefined {
+  const metadata = request.object?.metadata;
+  const generateName = metadata?.generateName;
+  if (request.operation !== 'CREATE' || request.name || typeof generateName !== 'string' || generateName === '' || metadata?.name) return undefined;
+  const name = `${generateName.slice(0, 58)}${GENERATED_SUFFIX}`;
+  return { ...request, name, object: { ...request.object, metadata: { ...metadata, name } } };
+}
+
+/** A condition that reads a name the apiserver generates: its value offline is a guess unless true. */
+const READS_NAME = /\bname\b/;
 
 /** The variables a webhook's matchConditions see; `authorizer` needs the cluster and is not offered. */
 const celEnvironment = new Environment({ homogeneousAggregateLiterals: false })
@@ -261,6 +285,8 @@ interface MatchCondition {
    * (unknown unless true).
    */
   unsure?: { always: boolean; why: string };
+  /** Whether it reads a `name` (a generated one is unknown offline). */
+  readsName: boolean;
 }
 
 /** The fields of `request` a manifest decides: any other use of `request` reads what offline check cannot know. */
@@ -309,12 +335,12 @@ export class TollgateWebhook {
   }
 
   /** ShouldCallHook, then the matchConditions; `namespaces` gives the labels the namespaceSelector reads. */
-  decide(request: AdmissionRequest, namespaces: NamespaceLabels, guessedKind = false): WebhookDecision {
-    const decision = this.decideFor(request, namespaces, false);
+  decide(request: AdmissionRequest, namespaces: NamespaceLabels, guessedKind = false, generatedName = false): WebhookDecision {
+    const decision = this.decideFor(request, namespaces, false, generatedName);
     if (!guessedKind || decision.call !== false) return decision;
     // The kind's resource and scope are guesses: whatever the rules name, and cluster-scoped (never
     // exempted by a namespaceSelector), may be the real ones.
-    const lenient = this.decideFor(request, namespaces, true);
+    const lenient = this.decideFor(request, namespaces, true, generatedName);
     if (lenient.call === true) {
       const { group, kind } = request.kind;
       lenient.notes.push(
@@ -325,7 +351,7 @@ export class TollgateWebhook {
     return lenient;
   }
 
-  private decideFor(request: AdmissionRequest, namespaces: NamespaceLabels, guessedKind: boolean): WebhookDecision {
+  private decideFor(request: AdmissionRequest, namespaces: NamespaceLabels, guessedKind: boolean, generatedName: boolean): WebhookDecision {
     const notes: string[] = [];
     const namespaceMatch = guessedKind || this.namespaceMatches(request, namespaces, notes);
     if (!namespaceMatch) return { call: false };
@@ -350,7 +376,7 @@ export class TollgateWebhook {
           '(matchPolicy Equivalent): taken to be called; the apiserver sends the object converted to the rule’s version, if it serves that version',
       );
     }
-    return this.conditionsDecide(request, notes);
+    return this.conditionsDecide(request, notes, generatedName);
   }
 
   private namespaceMatches(request: AdmissionRequest, namespaces: NamespaceLabels, notes: string[]): boolean {
@@ -383,12 +409,17 @@ export class TollgateWebhook {
    * matchconditions.Matcher: any false skips the webhook; else any error applies the
    * failurePolicy. A condition whose value offline may not be the apiserver's never skips it.
    */
-  private conditionsDecide(request: AdmissionRequest, notes: string[]): WebhookDecision {
+  private conditionsDecide(request: AdmissionRequest, notes: string[], generatedName: boolean): WebhookDecision {
     if (this.conditions.length === 0) return { call: true, notes };
     const variables = { object: celValue(request.object ?? null), oldObject: celValue(request.oldObject ?? null), request: celRequest(request) };
     const errors: string[] = [];
     const unsure: string[] = [];
+    const generated: MatchCondition['unsure'] = {
+      always: false,
+      why: `reads the name, which the apiserver generates from generateName before the validating webhooks ("${request.name ?? ''}" here, the last ${GENERATED_SUFFIX.length} characters random)`,
+    };
     for (const condition of this.conditions) {
+      const unsureWhy = condition.unsure ?? (generatedName && condition.readsName ? generated : undefined);
       let result: unknown;
       let error: string | undefined;
       try {
@@ -397,8 +428,8 @@ export class TollgateWebhook {
         // The library's first line; the rest is a picture of the expression.
         error = `matchCondition ${condition.name}: ${describeError(err).split('\n')[0]}`;
       }
-      if (condition.unsure && (condition.unsure.always || result !== true)) {
-        unsure.push(`matchCondition ${condition.name} ${condition.unsure.why} (offline: ${error ?? String(result)})`);
+      if (unsureWhy && (unsureWhy.always || result !== true)) {
+        unsure.push(`matchCondition ${condition.name} ${unsureWhy.why} (offline: ${error ?? String(result)})`);
         continue;
       }
       if (error !== undefined) errors.push(error);
@@ -492,7 +523,7 @@ export class WebhookConfigurations {
         const conditions = (spec.matchConditions ?? []).map((condition, c) => {
           try {
             const unsure = unsureOf(condition.expression);
-            return { name: condition.name, evaluate: celEnvironment.parse(condition.expression), ...(unsure ? { unsure } : {}) };
+            return { name: condition.name, evaluate: celEnvironment.parse(condition.expression), readsName: READS_NAME.test(condition.expression), ...(unsure ? { unsure } : {}) };
           } catch (err) {
             throw fail(`webhooks[${i}].matchConditions[${c}].expression: ${describeError(err)}`);
           }
@@ -511,10 +542,11 @@ export class WebhookConfigurations {
   dispatch(endpoint: WebhookEndpoint, request: AdmissionRequest, namespaces: NamespaceLabels, guessedKind = false): Dispatch {
     const result: Dispatch = { called: [], notes: [], unsure: false };
     if (isExemptFromWebhooks(request)) return result;
+    const named = endpoint === 'validate' ? withGeneratedName(request) : undefined;
     let sure = false;
     for (const webhook of this.webhooks) {
       if (webhook.endpoint !== endpoint) continue;
-      const decision = webhook.decide(request, namespaces, guessedKind);
+      const decision = webhook.decide(named ?? request, namespaces, guessedKind, named !== undefined);
       if (decision.call === 'reject') {
         result.rejected ??= decision.message;
       } else if (!decision.call) {

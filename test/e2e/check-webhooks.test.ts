@@ -34,6 +34,8 @@ interface Case {
   documents?: object[];
   /** What the apiserver does, where that is not to call the webhook. */
   clusterExpected?: Outcome;
+  /** A validating webhook calling /validate, after the mutating ones: only a refusal (tollgate's 400) shows it called. */
+  validating?: boolean;
 }
 
 /** A CustomResourceDefinition serving one version, any content. */
@@ -128,6 +130,26 @@ const CASES: Case[] = [
     documents: [gizmoDefinition],
   },
   {
+    // A generateName object has no name when the mutating webhooks see it, and the apiserver leaves an
+    // empty name out of `request`: reading it is an error, which failurePolicy Fail makes a refusal.
+    name: 'unnamed',
+    matchConditions: [{ name: 'unnamed', expression: "request.name == ''" }],
+    object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'unnamed-', namespace, labels: { case: 'unnamed' } } },
+    clusterExpected: 'refused',
+  },
+  {
+    // The name is generated before the validating webhooks: they see it (random after the prefix).
+    name: 'generated-name',
+    validating: true,
+    matchConditions: [{ name: 'generated', expression: "request.name.startsWith('generated-') && object.metadata.name == request.name" }],
+    object: {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { generateName: 'generated-', namespace, labels: { case: 'generated-name' } },
+      data: JSON.parse('{"__proto__": "x"}') as object,
+    },
+  },
+  {
     // The apiserver never sends a webhook configuration to a webhook (nor an admission policy), whatever its rules.
     name: 'webhook-configuration',
     rules: [{ operations: ['*'], apiGroups: ['*'], apiVersions: ['*'], resources: ['*/*'] }],
@@ -150,7 +172,7 @@ const CASES: Case[] = [
 describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
   let cluster: E2ECluster;
   let served: ServedTollgate;
-  let configuration: WebhookConfiguration;
+  let configurations: WebhookConfiguration[];
 
   beforeAll(async () => {
     cluster = await startCluster();
@@ -159,14 +181,15 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
     await kubectlApply(cluster, DEFINITIONS);
     for (const definition of DEFINITIONS) await cluster.kubectl(['wait', '--for', 'condition=established', '--timeout=60s', `crd/${definition.metadata.name}`]);
     const [shippedMutating] = served.webhooks;
-    configuration = {
+    const clientConfig = shippedMutating!.webhooks[0]!.clientConfig as { url: string };
+    const configuration = (kind: 'Mutating' | 'Validating', cases: Case[], path: string): WebhookConfiguration => ({
       apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingWebhookConfiguration',
-      metadata: { name: 'tollgate-e2e-check-webhooks' },
-      webhooks: CASES.map((c) => ({
+      kind: `${kind}WebhookConfiguration`,
+      metadata: { name: `tollgate-e2e-check-webhooks-${kind.toLowerCase()}` },
+      webhooks: cases.map((c) => ({
         name: `${c.name}.tollgate.dev`,
         admissionReviewVersions: ['v1'],
-        clientConfig: shippedMutating!.webhooks[0]!.clientConfig,
+        clientConfig: { ...clientConfig, url: clientConfig.url.replace(/\/mutate$/, path) },
         sideEffects: 'None',
         failurePolicy: 'Fail',
         rules: c.rules ?? configMapRules,
@@ -174,10 +197,13 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
         objectSelector: { matchLabels: { case: c.name } },
         ...(c.matchConditions ? { matchConditions: c.matchConditions } : {}),
       })),
-    };
-    await kubectlApply(cluster, [configuration]);
+    });
+    configurations = [configuration('Mutating', CASES.filter((c) => !c.validating), '/mutate'), configuration('Validating', CASES.filter((c) => c.validating), '/validate')];
+    await kubectlApply(cluster, configurations);
     const probe = { ...configMap('admins'), metadata: { name: 'probe', namespace, labels: { case: 'admins' } } };
     await waitFor('the case webhooks to be in force', async () => (await clusterSays({ name: 'probe', object: probe })) === 'called');
+    const validatingProbe = CASES.find((c) => c.validating)!;
+    await waitFor('the validating case webhooks to be in force', async () => (await clusterSays(validatingProbe)) === 'refused');
   });
 
   afterAll(async () => {
@@ -189,8 +215,8 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
     const args = c.real ? ['create', '-o', 'json', '-f', '-'] : ['create', '--dry-run=server', '-o', 'json', '-f', '-'];
     const created = await cluster.kubectl(args, { input: JSON.stringify(c.object), allowFailure: true });
     if (created.exitCode !== 0) {
-      // Refused by a policy, or by the webhook's failurePolicy when tollgate answers 400.
-      expect(created.stderr).toMatch(/denied the request|failed calling webhook/);
+      // Refused by a policy, or by the webhook's failurePolicy when tollgate answers 400 or a matchCondition fails to evaluate.
+      expect(created.stderr).toMatch(/denied the request|failed calling webhook|resulted in error/);
       return 'refused';
     }
     if (c.real) await cluster.kubectl(['delete', '-f', '-'], { input: JSON.stringify(c.object) });
@@ -205,10 +231,10 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
       await writeFile(path.join(dir, 'tollgate.yaml'), e2eConfig);
       // JSON documents are YAML; the object last.
       await writeFile(path.join(dir, 'object.yaml'), [...documents, c.object].map((d) => JSON.stringify(d)).join('\n---\n'));
-      await writeFile(path.join(dir, 'webhooks.json'), JSON.stringify(configuration));
+      await writeFile(path.join(dir, 'webhooks.yaml'), configurations.map((c) => JSON.stringify(c)).join('\n---\n'));
       let out = '';
       const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (out += s) }, stdin: Readable.from([]) };
-      await run(['check', '-c', path.join(dir, 'tollgate.yaml'), '-o', 'json', '--webhooks', path.join(dir, 'webhooks.json'), path.join(dir, 'object.yaml')], io);
+      await run(['check', '-c', path.join(dir, 'tollgate.yaml'), '-o', 'json', '--webhooks', path.join(dir, 'webhooks.yaml'), path.join(dir, 'object.yaml')], io);
       const { results } = JSON.parse(out) as { results: Array<{ allowed: boolean; patch: unknown[]; notes: string[] }> };
       expect(results).toHaveLength(documents.length + 1);
       const result = results.at(-1)!;

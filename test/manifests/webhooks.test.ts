@@ -186,10 +186,33 @@ describe('namespaceSelector and objectSelector', () => {
 });
 
 describe('matchConditions (CEL)', () => {
-  it('sees `request` as the apiserver builds it: a generateName object has the name ""', () => {
-    const webhooks = configuration(`${POD_RULE}\nmatchConditions:\n  - {name: unnamed, expression: "request.name == '' && request.subResource == ''"}`);
-    expect(called(webhooks, createRequest(pod({ name: undefined, generateName: 'p-' })))).toEqual(['w.tollgate.dev']);
-    expect(called(webhooks, createRequest(pod()))).toEqual([]);
+  it('sees `request` as the apiserver builds it: an empty name, namespace or subresource is left out, and reading it is an error', () => {
+    // e2e (check-webhooks, unnamed): the apiserver refuses a generateName object under failurePolicy Fail.
+    const unnamed = configuration(`${POD_RULE}\nmatchConditions:\n  - {name: unnamed, expression: "request.name == ''"}`, 'Mutating');
+    expect(called(unnamed, createRequest(pod({ name: undefined, generateName: 'p-' })), 'mutate')).toEqual(expect.stringContaining('matchCondition unnamed'));
+    expect(called(unnamed, createRequest(pod()), 'mutate')).toEqual([]);
+    const present = configuration(`${POD_RULE}\nmatchConditions:\n  - {name: present, expression: "!has(request.name) && !has(request.subResource) && !has(request.requestSubResource) && has(request.namespace)"}`, 'Mutating');
+    expect(called(present, createRequest(pod({ name: undefined, generateName: 'p-' })), 'mutate')).toEqual(['w.tollgate.dev']);
+    // A Namespace being created is its own request.namespace.
+    const namespaceRule = 'rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [namespaces]}]';
+    const own = configuration(`${namespaceRule}\nmatchConditions:\n  - {name: own, expression: "request.namespace == 'lab'"}`);
+    expect(called(own, createRequest({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'lab' } }))).toEqual(['w.tollgate.dev']);
+  });
+
+  it('sees the name the apiserver generates before the validating webhooks (a random suffix: unknown unless true)', () => {
+    const request = createRequest(pod({ name: undefined, generateName: 'p-' }));
+    // e2e (check-webhooks, generated-name): the validating webhook is called.
+    const generated = configuration(`${POD_RULE}\nmatchConditions:\n  - {name: generated, expression: "request.name.startsWith('p-') && object.metadata.name == request.name"}`);
+    expect(called(generated, request, 'validate')).toEqual(['w.tollgate.dev']);
+    // The suffix is not known: a condition on the name that is false offline may be true in the cluster.
+    const exact = configuration(`${POD_RULE}\nmatchConditions:\n  - {name: exact, expression: "request.name == 'p-abcde'"}`);
+    const dispatch = exact.dispatch('validate', request, noNamespaces);
+    expect(dispatch.called.map((w) => w.name)).toEqual(['w.tollgate.dev']);
+    expect(dispatch.notes).toEqual([expect.stringContaining('generates from generateName')]);
+    // The mutating webhooks see no name; a condition that does not read it is evaluated as usual.
+    const exactMutating = configuration(`${POD_RULE}\nmatchConditions:\n  - {name: exact, expression: "has(request.name) && request.name == 'p-abcde'"}`, 'Mutating');
+    expect(called(exactMutating, request, 'mutate')).toEqual([]);
+    expect(called(configuration(`${POD_RULE}\nmatchConditions:\n  - {name: other, expression: "object.spec.containers.size() == 2"}`), request, 'validate')).toEqual([]);
   });
 
   it("skips the shipped mutating webhook for a mirror pod and calls it for others, as the shipped condition says", () => {
