@@ -83,6 +83,44 @@ export function isNamespaced(kind: Pick<GroupVersionKind, 'group' | 'kind'>): bo
   return isBuiltInGroup(kind.group) || !/^Cluster[A-Z]/.test(kind.kind);
 }
 
+/**
+ * The API groups kube-apiserver serves itself: a CustomResourceDefinition cannot redefine their
+ * kinds (the built-in handlers come first), and every kind of another group is defined by a
+ * CustomResourceDefinition or an aggregated API, whatever its group's name (external-snapshotter's
+ * snapshot.storage.k8s.io, Gateway API's gateway.networking.k8s.io end in .k8s.io).
+ */
+const APISERVER_GROUPS: ReadonlySet<string> = new Set([
+  '',
+  'admissionregistration.k8s.io',
+  'apiextensions.k8s.io',
+  'apiregistration.k8s.io',
+  'apps',
+  'authentication.k8s.io',
+  'authorization.k8s.io',
+  'autoscaling',
+  'batch',
+  'certificates.k8s.io',
+  'coordination.k8s.io',
+  'discovery.k8s.io',
+  'events.k8s.io',
+  'extensions',
+  'flowcontrol.apiserver.k8s.io',
+  'internal.apiserver.k8s.io',
+  'networking.k8s.io',
+  'node.k8s.io',
+  'policy',
+  'rbac.authorization.k8s.io',
+  'resource.k8s.io',
+  'scheduling.k8s.io',
+  'storage.k8s.io',
+  'storagemigration.k8s.io',
+]);
+
+/** Whether kube-apiserver serves the group itself (a dotless group is Kubernetes' own too: a CustomResourceDefinition's group needs a dot). */
+function isApiserverGroup(group: string): boolean {
+  return APISERVER_GROUPS.has(group) || !group.includes('.');
+}
+
 /** A kind's resource (plural) and scope, as discovery serves them. */
 export interface KindResource {
   resource: string;
@@ -94,7 +132,8 @@ export interface KindResource {
  * CustomResourceDefinition among them, by `group/Kind`, so that their objects need no guess.
  */
 export class CustomResources {
-  private readonly byKind = new Map<string, KindResource>();
+  /** By kind: its definition, or null where the manifests' definitions of it disagree. */
+  private readonly byKind = new Map<string, KindResource | null>();
 
   constructor(objects: Iterable<KubernetesObject>) {
     for (const object of objects) {
@@ -103,16 +142,25 @@ export class CustomResources {
       const { group, scope } = spec ?? {};
       const { kind, plural } = spec?.names ?? {};
       if (typeof group !== 'string' || typeof kind !== 'string' || typeof plural !== 'string' || (scope !== 'Namespaced' && scope !== 'Cluster')) continue;
-      this.byKind.set(`${group}/${kind}`, { resource: plural, namespaced: scope === 'Namespaced' });
+      // What the apiserver refuses (a group without a dot, a name other than plural.group) defines
+      // nothing; nor can a definition change a kind the apiserver serves itself.
+      if (isApiserverGroup(group) || object.metadata?.name !== `${plural}.${group}`) continue;
+      const key = `${group}/${kind}`;
+      const defined: KindResource = { resource: plural, namespaced: scope === 'Namespaced' };
+      const earlier = this.byKind.get(key);
+      // Two definitions of one kind that disagree: the apiserver accepts its names for one of them
+      // only, the other's NamesAccepted condition false, and which is not known offline.
+      const agrees = earlier === undefined || (earlier !== null && earlier.resource === defined.resource && earlier.namespaced === defined.namespaced);
+      this.byKind.set(key, agrees ? defined : null);
     }
   }
 
   get(kind: Pick<GroupVersionKind, 'group' | 'kind'>): KindResource | undefined {
-    return this.byKind.get(`${kind.group}/${kind.kind}`);
+    return this.byKind.get(`${kind.group}/${kind.kind}`) ?? undefined;
   }
 
-  /** A custom kind none of the manifests' definitions gives: its resource and scope are guesses. */
+  /** A custom kind none of the manifests' definitions gives (or whose definitions disagree): its resource and scope are guesses. */
   isGuessed(kind: Pick<GroupVersionKind, 'group' | 'kind'>): boolean {
-    return !isBuiltInGroup(kind.group) && !this.byKind.has(`${kind.group}/${kind.kind}`);
+    return !isApiserverGroup(kind.group) && this.get(kind) === undefined;
   }
 }

@@ -32,6 +32,8 @@ interface Case {
   real?: boolean;
   /** Checked before the object, in the same file (the CustomResourceDefinition of its kind); the cluster has what beforeAll installed. */
   documents?: object[];
+  /** A custom kind: without `documents`, its resource and scope are guesses, noted. */
+  guessedWithout?: boolean;
   /** What the apiserver does, where that is not to call the webhook. */
   clusterExpected?: Outcome;
   /** A validating webhook calling /validate, after the mutating ones: only a refusal (tollgate's 400) shows it called. */
@@ -56,7 +58,11 @@ const customGroup = 'e2e.tollgate.dev';
 const podChaosDefinition = crd(customGroup, 'PodChaos', 'podchaos', 'Namespaced');
 /** Cluster-scoped, and its kind does not start with Cluster: check would guess it namespaced, in `default`. */
 const gizmoDefinition = crd(customGroup, 'Gizmo', 'gizmos', 'Cluster');
-const DEFINITIONS = [podChaosDefinition, gizmoDefinition];
+/** Cluster-scoped, in a *.k8s.io group that Kubernetes does not serve itself (external-snapshotter's). */
+const snapshotClassDefinition = crd('snapshot.storage.k8s.io', 'VolumeSnapshotClass', 'volumesnapshotclasses', 'Cluster', {
+  'api-approved.kubernetes.io': 'https://github.com/kubernetes-csi/external-snapshotter/pull/814',
+});
+const DEFINITIONS = [podChaosDefinition, gizmoDefinition, snapshotClassDefinition];
 
 /** A namespaceSelector that exempts `default`, where check puts a namespaced object that names no namespace. */
 const notDefault = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['default'] }] };
@@ -120,6 +126,7 @@ const CASES: Case[] = [
     rules: [{ operations: ['CREATE'], apiGroups: [customGroup], apiVersions: ['v1'], resources: ['podchaos'] }],
     object: { apiVersion: `${customGroup}/v1`, kind: 'PodChaos', metadata: { name: 'podchaos', namespace, labels: { case: 'podchaos' } } },
     documents: [podChaosDefinition],
+    guessedWithout: true,
   },
   {
     // Cluster-scoped: never exempted by the namespaceSelector, and only a cluster-scoped rule matches it.
@@ -128,6 +135,32 @@ const CASES: Case[] = [
     namespaceSelector: notDefault,
     object: { apiVersion: `${customGroup}/v1`, kind: 'Gizmo', metadata: { name: 'gizmo', labels: { case: 'gizmo' } } },
     documents: [gizmoDefinition],
+    guessedWithout: true,
+  },
+  {
+    // Not built in though its group ends in .k8s.io: cluster-scoped, never exempted by the namespaceSelector.
+    name: 'snapshot-class',
+    rules: [{ operations: ['CREATE'], apiGroups: ['snapshot.storage.k8s.io'], apiVersions: ['v1'], resources: ['volumesnapshotclasses'] }],
+    namespaceSelector: notDefault,
+    object: { apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotClass', metadata: { name: 'snapshot-class', labels: { case: 'snapshot-class' } } },
+    documents: [snapshotClassDefinition],
+    guessedWithout: true,
+  },
+  {
+    // A definition the apiserver refuses (its group has no dot) cannot make a built-in kind cluster-scoped
+    // or rename its resource: kubectl apply goes on to the ConfigMap, which the webhook is called for.
+    name: 'false-definition',
+    object: configMap('false-definition'),
+    documents: [crd('', 'ConfigMap', 'notconfigmaps', 'Cluster')],
+  },
+  {
+    // Two definitions of one kind: the apiserver accepts the kind's names for one only (the other's
+    // NamesAccepted is false), and which is not known offline: taken to be guessed.
+    name: 'podchaos-redefined',
+    rules: [{ operations: ['CREATE'], apiGroups: [customGroup], apiVersions: ['v1'], resources: ['podchaos'] }],
+    object: { apiVersion: `${customGroup}/v1`, kind: 'PodChaos', metadata: { name: 'podchaos-redefined', namespace, labels: { case: 'podchaos-redefined' } } },
+    documents: [podChaosDefinition, crd(customGroup, 'PodChaos', 'podchaoses', 'Cluster')],
+    guessedWithout: true,
   },
   {
     // A generateName object has no name when the mutating webhooks see it, and the apiserver leaves an
@@ -251,7 +284,8 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
     if (c.clusterExpected) expect(cluster, 'what the apiserver does').toBe(c.clusterExpected);
     else expect(cluster, 'what the apiserver does').not.toBe('not called');
     // With the kind's definition among the manifests, or where the apiserver calls no webhook, nothing is left to guess.
-    if (c.documents || c.clusterExpected) expect(offline).toEqual({ outcome: cluster, notes: [] });
+    if (c.name === 'podchaos-redefined') expect(offline).toEqual({ outcome: cluster, notes: [expect.stringContaining('no CustomResourceDefinition among the manifests defines it')] });
+    else if (c.documents || c.clusterExpected) expect(offline).toEqual({ outcome: cluster, notes: [] });
     // Either the same outcome, or check is stricter (refuses where the cluster calls) and says why.
     if (offline.outcome !== cluster) {
       expect(offline.outcome).toBe('refused');
@@ -259,7 +293,7 @@ describe('tollgate check --webhooks against the apiserver’s dispatch', () => {
     }
   });
 
-  it.each(CASES.filter((c) => c.documents).map((c) => [c.name, c] as const))(
+  it.each(CASES.filter((c) => c.guessedWithout).map((c) => [c.name, c] as const))(
     '%s: without its CustomResourceDefinition among the manifests, check is as strict or stricter, with a note',
     async (_name, c) => {
       const cluster = await clusterSays(c);

@@ -64,6 +64,36 @@ describe('createRequest', () => {
     expect(customResources.isGuessed({ group: 'apps', kind: 'Deployment' })).toBe(false);
   });
 
+  it('takes no definition the apiserver would refuse or could not act on, nor one of two that disagree', () => {
+    const crd = (group: string, kind: string, plural: string, scope: string, name = `${plural}.${group}`): KubernetesObject => ({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name },
+      spec: { group, scope, names: { kind, plural } },
+    });
+    const customResources = new CustomResources([
+      // A group without a dot (refused), or one the apiserver serves itself: the built-in kind stays as it is.
+      crd('', 'Pod', 'notpods', 'Cluster', 'notpods.example.com'),
+      crd('networking.k8s.io', 'Ingress', 'gateways', 'Cluster'),
+      // A name other than plural.group is refused.
+      crd('example.com', 'Box', 'boxes', 'Cluster', 'boxen.example.com'),
+      // Two definitions of one kind that disagree: the apiserver takes one, not known which.
+      crd('chaos-mesh.org', 'PodChaos', 'podchaos', 'Namespaced'),
+      crd('chaos-mesh.org', 'PodChaos', 'podchaoses', 'Cluster'),
+      crd('snapshot.storage.k8s.io', 'VolumeSnapshotClass', 'volumesnapshotclasses', 'Cluster'),
+    ]);
+    const pod = createRequest({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' } }, { customResources });
+    expect([pod.resource.resource, pod.namespace]).toEqual(['pods', 'default']);
+    expect(createRequest({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'i' } }, { customResources }).resource.resource).toBe('ingresses');
+    expect(customResources.isGuessed({ group: 'example.com', kind: 'Box' })).toBe(true);
+    expect(customResources.get({ group: 'chaos-mesh.org', kind: 'PodChaos' })).toBeUndefined();
+    expect(customResources.isGuessed({ group: 'chaos-mesh.org', kind: 'PodChaos' })).toBe(true);
+    // A .k8s.io group the apiserver does not serve is a custom one: defined here, guessed without.
+    expect(customResources.get({ group: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshotClass' })).toEqual({ resource: 'volumesnapshotclasses', namespaced: false });
+    expect(new CustomResources([]).isGuessed({ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' })).toBe(true);
+    expect(new CustomResources([]).isGuessed({ group: 'networking.k8s.io', kind: 'Ingress' })).toBe(false);
+  });
+
   it('builds a CREATE request as the apiserver sends it, filling in the default namespace', () => {
     const request = createRequest(pod, { uid: 'u1' });
     expect(request).toEqual({
