@@ -269,6 +269,8 @@ function withGeneratedName(request: AdmissionRequest): AdmissionRequest | undefi
 
 /** A condition that reads a name the apiserver generates: its value offline is a guess unless true. */
 const READS_NAME = /\bname\b/;
+/** A condition that reads what is guessed of a custom kind no definition gives (its resource, its namespace or none). */
+const READS_GUESS = /resource|namespace/i;
 
 /** The variables a webhook's matchConditions see; `authorizer` needs the cluster and is not offered. */
 const celEnvironment = new Environment({ homogeneousAggregateLiterals: false })
@@ -287,6 +289,8 @@ interface MatchCondition {
   unsure?: { always: boolean; why: string };
   /** Whether it reads a `name` (a generated one is unknown offline). */
   readsName: boolean;
+  /** Whether it reads a resource or namespace (a guessed kind's are unknown offline). */
+  readsGuess: boolean;
 }
 
 /** The fields of `request` a manifest decides: any other use of `request` reads what offline check cannot know. */
@@ -362,10 +366,10 @@ export class TollgateWebhook {
     const rules = this.spec.rules ?? [];
     if (!rules.some((rule) => ruleMatches(rule, request, { version: true, guessedKind }))) {
       const equivalents = equivalentRequests(request);
-      const through = (this.spec.matchPolicy ?? 'Equivalent') === 'Equivalent' ? equivalents.find((r) => rules.some((rule) => ruleMatches(rule, r, { version: false }))) : undefined;
+      const through = (this.spec.matchPolicy ?? 'Equivalent') === 'Equivalent' ? equivalents.find((r) => rules.some((rule) => ruleMatches(rule, r, { version: false, guessedKind }))) : undefined;
       if (!through) {
         // check judges a creation; a re-apply of an object that exists is an UPDATE.
-        const onUpdate = request.operation === 'CREATE' && rules.some((rule) => ruleMatches(rule, { ...request, operation: 'UPDATE' }, { version: true }));
+        const onUpdate = request.operation === 'CREATE' && rules.some((rule) => ruleMatches(rule, { ...request, operation: 'UPDATE' }, { version: true, guessedKind }));
         return onUpdate
           ? { call: false, notes: [`webhook ${this.name} is not called on the object's creation, which check judges, but is on an UPDATE of it (a re-apply once it exists)`] }
           : { call: false };
@@ -376,7 +380,7 @@ export class TollgateWebhook {
           '(matchPolicy Equivalent): taken to be called; the apiserver sends the object converted to the rule’s version, if it serves that version',
       );
     }
-    return this.conditionsDecide(request, notes, generatedName);
+    return this.conditionsDecide(request, notes, generatedName, guessedKind);
   }
 
   private namespaceMatches(request: AdmissionRequest, namespaces: NamespaceLabels, notes: string[]): boolean {
@@ -409,7 +413,7 @@ export class TollgateWebhook {
    * matchconditions.Matcher: any false skips the webhook; else any error applies the
    * failurePolicy. A condition whose value offline may not be the apiserver's never skips it.
    */
-  private conditionsDecide(request: AdmissionRequest, notes: string[], generatedName: boolean): WebhookDecision {
+  private conditionsDecide(request: AdmissionRequest, notes: string[], generatedName: boolean, guessedKind = false): WebhookDecision {
     if (this.conditions.length === 0) return { call: true, notes };
     const variables = { object: celValue(request.object ?? null), oldObject: celValue(request.oldObject ?? null), request: celRequest(request) };
     const errors: string[] = [];
@@ -418,8 +422,9 @@ export class TollgateWebhook {
       always: false,
       why: `reads the name, which the apiserver generates from generateName before the validating webhooks ("${request.name ?? ''}" here, the last ${GENERATED_SUFFIX.length} characters random)`,
     };
+    const guessed: MatchCondition['unsure'] = { always: false, why: 'reads the resource or namespace, guesses for a kind no CustomResourceDefinition among the manifests defines' };
     for (const condition of this.conditions) {
-      const unsureWhy = condition.unsure ?? (generatedName && condition.readsName ? generated : undefined);
+      const unsureWhy = condition.unsure ?? (generatedName && condition.readsName ? generated : guessedKind && condition.readsGuess ? guessed : undefined);
       let result: unknown;
       let error: string | undefined;
       try {
@@ -523,7 +528,7 @@ export class WebhookConfigurations {
         const conditions = (spec.matchConditions ?? []).map((condition, c) => {
           try {
             const unsure = unsureOf(condition.expression);
-            return { name: condition.name, evaluate: celEnvironment.parse(condition.expression), readsName: READS_NAME.test(condition.expression), ...(unsure ? { unsure } : {}) };
+            return { name: condition.name, evaluate: celEnvironment.parse(condition.expression), readsName: READS_NAME.test(condition.expression), readsGuess: READS_GUESS.test(condition.expression), ...(unsure ? { unsure } : {}) };
           } catch (err) {
             throw fail(`webhooks[${i}].matchConditions[${c}].expression: ${describeError(err)}`);
           }

@@ -348,6 +348,13 @@ describe('custom kinds', () => {
     // Guessed namespaced: a namespaceSelector that exempts its namespace may not apply (a cluster-scoped kind is never exempted).
     const exempting = await check(`${chaosRule.replace('[podchaos]', '["*"]')}\nnamespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [lab]}]}`, podChaos);
     expect([exempting.webhooks?.validate, exempting.admission.allowed, exempting.notes.length]).toEqual([['w.tollgate.dev'], false, 1]);
+    // Through another version of it (matchPolicy Equivalent), and a condition on the guessed resource or namespace.
+    const otherVersion = await check(chaosRule.replace('["*"]', '[v1]'), podChaos);
+    expect([otherVersion.webhooks?.validate, otherVersion.admission.allowed]).toEqual([['w.tollgate.dev'], false]);
+    for (const expression of ["request.resource.resource == 'podchaos'", '!has(request.namespace)']) {
+      const onGuess = await check(`${chaosRule}\nmatchConditions:\n  - {name: guess, expression: "${expression}"}`, podChaos);
+      expect([onGuess.webhooks?.validate, onGuess.admission.allowed], expression).toEqual([['w.tollgate.dev'], false]);
+    }
     // Another group is another group.
     const elsewhere = await check(chaosRule.replace('[chaos-mesh.org]', '[example.com]'), podChaos);
     expect([elsewhere.webhooks?.validate, elsewhere.admission.allowed, elsewhere.notes]).toEqual([[], true, []]);
