@@ -7,7 +7,7 @@ import { admitRequest, type AdmissionResult } from './admit.js';
 import { forgetReviewContext, noteReviewContext } from '../engine/hang-watchdog.js';
 import { controllerPodOf } from './controller-pods.js';
 import { documentLocation, type ManifestDocument } from './read.js';
-import { createRequest } from './request.js';
+import { createRequest, objectNamespaceOf } from './request.js';
 import { CustomResources } from './resources.js';
 import { NamespaceLabels, type WebhookConfigurations } from './webhooks.js';
 
@@ -162,7 +162,7 @@ export function checkReportToJSON(report: CheckReport): CheckReportJSON {
     results: report.results.map(({ document, admission, podOf, webhooks, notes }) => ({
       file: document.file,
       kind: admission.request.kind.kind,
-      namespace: admission.request.namespace ?? null,
+      namespace: objectNamespaceOf(admission.request) ?? null,
       name: admission.request.name ?? null,
       allowed: admission.allowed,
       violations: admission.violations.map((v) => ({ policy: v.policy, message: violationText(v) })),

@@ -46,6 +46,16 @@ export function groupVersionKindOf(manifest: KubernetesObject): GroupVersionKind
   };
 }
 
+/** The core Namespace kind: cluster-scoped, yet its requests name a namespace (its own). */
+export function isNamespaceKind(kind: Pick<GroupVersionKind, 'group' | 'kind'>): boolean {
+  return kind.group === '' && kind.kind === 'Namespace';
+}
+
+/** The namespace an object lives in, from its request: none for a cluster-scoped object, a Namespace included. */
+export function objectNamespaceOf(request: AdmissionRequest): string | undefined {
+  return isNamespaceKind(request.kind) ? undefined : request.namespace;
+}
+
 const OPTIONS_KIND: Record<Operation, string | undefined> = { CREATE: 'CreateOptions', UPDATE: 'UpdateOptions', DELETE: 'DeleteOptions', CONNECT: undefined };
 
 /**
@@ -89,6 +99,9 @@ export function createRequest(manifest: KubernetesObject, options: RequestOption
   };
   if (typeof metadata?.name === 'string' && metadata.name !== '') request.name = metadata.name;
   if (namespace !== undefined) request.namespace = namespace;
+  // A Namespace's own requests carry its name as their namespace (the create handler sets it, and
+  // the URL of the others names it): a policy matching by namespace sees it so in the cluster.
+  else if (isNamespaceKind(kind) && request.name !== undefined) request.namespace = request.name;
   if (options.subResource) {
     request.subResource = options.subResource;
     request.requestSubResource = options.subResource;

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeAdmissionReview } from '../../src/admission/review.js';
 import type { KubernetesObject } from '../../src/admission/types.js';
 import { findPoisonedKey } from '../../src/manifests/poisoning.js';
-import { createRequest, reviewFor } from '../../src/manifests/request.js';
+import { createRequest, objectNamespaceOf, reviewFor } from '../../src/manifests/request.js';
+import { compileMatch } from '../../src/engine/match.js';
 import { CustomResources, isNamespaced, resourceOf } from '../../src/manifests/resources.js';
 
 const pod: KubernetesObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { containers: [{ name: 'web', image: 'nginx' }] } };
@@ -129,6 +130,16 @@ describe('createRequest', () => {
     expect(request.object?.metadata).toEqual({ name: 'r' });
     expect(request.kind).toEqual({ group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole' });
     expect(request.resource.resource).toBe('clusterroles');
+  });
+
+  it("gives a Namespace's request its own name as namespace, as the apiserver's create handler does, and the object none", () => {
+    const request = createRequest({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a', namespace: 'stray' } });
+    expect([request.namespace, request.name, request.object?.metadata]).toEqual(['team-a', 'team-a', { name: 'team-a' }]);
+    // A policy matching by namespace takes it, as in the cluster.
+    expect(compileMatch({ namespaces: ['team-*'] })(request)).toBe(true);
+    expect(compileMatch({ excludeNamespaces: ['team-*'] })(request)).toBe(false);
+    expect(objectNamespaceOf(request)).toBeUndefined();
+    expect(objectNamespaceOf(createRequest(pod))).toBe('default');
   });
 
   it('leaves the name out for generateName, as the apiserver does', () => {

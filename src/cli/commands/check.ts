@@ -11,7 +11,7 @@ import { checkManifests, checkReportToJSON, documentLocation, violationText, typ
 import { readManifests } from '../../manifests/read.js';
 import { WebhookConfigurations } from '../../manifests/webhooks.js';
 import { writeManifests } from '../../manifests/write.js';
-import { DEFAULT_NAMESPACE } from '../../manifests/request.js';
+import { DEFAULT_NAMESPACE, objectNamespaceOf } from '../../manifests/request.js';
 import { ExitCodes, type CliIO } from '../io.js';
 import { maxBlockedOption, watchForHangs } from '../watchdog.js';
 
@@ -38,7 +38,8 @@ function parseNamespace(value: string): string {
 function objectNameOf({ admission }: CheckResult): string {
   const generateName = admission.request.object?.metadata?.generateName;
   const name = admission.request.name ?? (typeof generateName === 'string' ? `${generateName}*` : '<no name>');
-  return admission.request.namespace ? `${admission.request.namespace}/${name}` : name;
+  const namespace = objectNamespaceOf(admission.request);
+  return namespace ? `${namespace}/${name}` : name;
 }
 
 const isNotSent = ({ webhooks }: CheckResult) => webhooks !== undefined && webhooks.mutate.length === 0 && webhooks.validate.length === 0;
