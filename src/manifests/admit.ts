@@ -6,6 +6,7 @@ import type { Verdict } from '../admission/response.js';
 import type { AdmissionRequest, JsonPatchOperation, KubernetesObject } from '../admission/types.js';
 import { combinedVerdict, notRun, type PolicyEngine, type PolicyOutcome } from '../engine/engine.js';
 import { findPoisonedKey } from './poisoning.js';
+import { withGeneratedName } from './request.js';
 
 const { applyPatch } = fastJsonPatch;
 
@@ -133,7 +134,8 @@ export async function admitRequest(engine: PolicyEngine, request: AdmissionReque
       if (poisoned !== undefined) {
         if (validating.failOnError) return poisonedKeyRejection(request, poisoned);
       } else {
-        validation = await engine.validate(mutated);
+        // The validating webhooks see the name the apiserver generates from generateName.
+        validation = await engine.validate(withGeneratedName(mutated) ?? mutated);
       }
     }
   }

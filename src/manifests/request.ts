@@ -56,6 +56,22 @@ export function objectNamespaceOf(request: AdmissionRequest): string | undefined
   return isNamespaceKind(request.kind) ? undefined : request.namespace;
 }
 
+/** The apiserver's generated names: the prefix, cut to 58 characters, and 5 random ones (names.SimpleNameGenerator). */
+export const GENERATED_SUFFIX = 'xxxxx';
+
+/**
+ * The request as the validating phase sees a generateName object: the store generates its name
+ * before the validating webhooks (AdmissionToValidateObjectFunc passes it on), in the request and
+ * the object. The suffix here stands for the random one; undefined when no name is generated.
+ */
+export function withGeneratedName(request: AdmissionRequest): AdmissionRequest | undefined {
+  const metadata = request.object?.metadata;
+  const generateName = metadata?.generateName;
+  if (request.operation !== 'CREATE' || request.name || typeof generateName !== 'string' || generateName === '' || metadata?.name) return undefined;
+  const name = `${generateName.slice(0, 58)}${GENERATED_SUFFIX}`;
+  return { ...request, name, object: { ...request.object, metadata: { ...metadata, name } } };
+}
+
 const OPTIONS_KIND: Record<Operation, string | undefined> = { CREATE: 'CreateOptions', UPDATE: 'UpdateOptions', DELETE: 'DeleteOptions', CONNECT: undefined };
 
 /**

@@ -11,6 +11,7 @@ import type { AdmissionRequest, KubernetesObject } from '../admission/types.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 import { createAjv, describeAjvError } from '../json-schema.js';
 import { documentLocation, type ManifestDocument } from './read.js';
+import { GENERATED_SUFFIX, withGeneratedName } from './request.js';
 
 /** tollgate's two review endpoints, by the path a webhook's clientConfig calls. */
 export type WebhookEndpoint = 'mutate' | 'validate';
@@ -249,22 +250,6 @@ function celRequest(request: AdmissionRequest): unknown {
     dryRun: request.dryRun ?? false,
     ...(request.options ? { options: request.options } : {}),
   });
-}
-
-/** The apiserver's generated names: the prefix, cut to 58 characters, and 5 random ones (names.SimpleNameGenerator). */
-const GENERATED_SUFFIX = 'xxxxx';
-
-/**
- * The request as the validating phase sees a generateName object: the store generates its name
- * before the validating webhooks (AdmissionToValidateObjectFunc passes it on), in the request and
- * the object. The suffix here stands for the random one; undefined when no name is generated.
- */
-function withGeneratedName(request: AdmissionRequest): AdmissionRequest | undefined {
-  const metadata = request.object?.metadata;
-  const generateName = metadata?.generateName;
-  if (request.operation !== 'CREATE' || request.name || typeof generateName !== 'string' || generateName === '' || metadata?.name) return undefined;
-  const name = `${generateName.slice(0, 58)}${GENERATED_SUFFIX}`;
-  return { ...request, name, object: { ...request.object, metadata: { ...metadata, name } } };
 }
 
 /** A condition that reads a name the apiserver generates: its value offline is a guess unless true. */

@@ -78,6 +78,9 @@ describe('the hang watchdog', () => {
 
   it('names an object the apiserver has not named yet by its generateName', async () => {
     const cwd = await workspace();
+    // Mutating: the validating chain sees the name the apiserver generates by then.
+    const mutatingSpinner = SPINNING_POLICY.replace("kind: 'validating'", "kind: 'mutating'").replace('validate(request) {', 'mutate(request) {').replace('return { allowed: true };', 'return;');
+    await writeFile(path.join(cwd, 'spinner.mjs'), mutatingSpinner);
     await writeFile(path.join(cwd, 'pods.yaml'), manifest('fine').replace('  name: fine', '  generateName: stuck'));
     const run = spawnTollgate(['check', '-c', 'config.yaml', '--max-blocked-seconds', '1', 'pods.yaml'], cwd);
     expect(await run.signal).toBe('SIGKILL');

@@ -95,6 +95,20 @@ describe('admitRequest gives the webhook’s verdict', () => {
     },
   );
 
+  it('gives the validating chain the name the apiserver generates from generateName; the mutating chain sees none', async () => {
+    const seen: Array<[string, unknown, unknown]> = [];
+    const record = (phase: string) => (request: AdmissionRequest) => void seen.push([phase, request.name, request.object?.metadata?.name]);
+    const naming = new Engine([mutating('m', record('mutate')), validating('v', (r) => (record('validate')(r), { allowed: true }))]);
+    const job = { apiVersion: 'batch/v1', kind: 'Job', metadata: { generateName: 'migrate-', namespace: 'shop' }, spec: {} };
+    const result = await admitRequest(naming, createRequest(job));
+    expect(seen).toEqual([
+      ['mutate', undefined, undefined],
+      ['validate', 'migrate-xxxxx', 'migrate-xxxxx'],
+    ]);
+    // The result is the request as sent, and the object as stored bears no made-up name.
+    expect([result.request.name, result.patched?.metadata?.name]).toEqual([undefined, undefined]);
+  });
+
   it('judges a Deployment by its pod template, after the mutation', async () => {
     const [deployment] = parseManifests(MANIFESTS, 'm.yaml').slice(1);
     const result = await admitRequest(engine, createRequest(deployment!.object));

@@ -165,7 +165,8 @@ describe('checkManifests and the pods of templates', () => {
     ]);
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ operation: 'CREATE', namespace: 'shop', dryRun: true, userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' } });
-    expect(seen[0]!.object?.metadata).toEqual({ labels: { app: 'api', pinned: 'yes' }, generateName: 'api-', namespace: 'shop' });
+    // With the name the apiserver generates before the validating webhooks.
+    expect(seen[0]!.object?.metadata).toEqual({ labels: { app: 'api', pinned: 'yes' }, generateName: 'api-', name: 'api-xxxxx', namespace: 'shop' });
 
     expect((await checkManifests(engine, [document(deployment('nginx:1.27'))])).allowed).toBe(true);
   });
