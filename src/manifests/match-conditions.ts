@@ -28,19 +28,17 @@ const omitEmpty = <T extends object>(fields: T): Partial<T> =>
  * The `request` variable as the apiserver builds it for CEL (cel.CreateAdmissionRequest, then
  * SchemalessTypedToVal, which leaves out an omitempty field's empty value): no uid, an empty name
  * (a generateName object's, before the validating phase), namespace (a cluster-scoped object's) or
- * subresource left out, so that reading one is an error; a Namespace being created is its own
- * namespace (the create handler sets it). Neither object nor oldObject, which it leaves out.
+ * subresource left out, so that reading one is an error (a Namespace's request names it: see
+ * createRequest). Neither object nor oldObject, which it leaves out.
  */
 function celRequest(request: AdmissionRequest): unknown {
-  const isNamespace = request.resource.group === '' && request.resource.resource === 'namespaces' && !request.subResource;
-  const namespace = request.namespace || (isNamespace && request.operation === 'CREATE' ? request.name : undefined);
   return celValue({
     uid: '',
     kind: request.kind,
     resource: request.resource,
     requestKind: request.requestKind ?? request.kind,
     requestResource: request.requestResource ?? request.resource,
-    ...omitEmpty({ subResource: request.subResource, requestSubResource: request.requestSubResource, name: request.name, namespace }),
+    ...omitEmpty({ subResource: request.subResource, requestSubResource: request.requestSubResource, name: request.name, namespace: request.namespace }),
     operation: request.operation,
     userInfo: omitEmpty({ username: request.userInfo?.username, uid: request.userInfo?.uid, groups: request.userInfo?.groups, extra: request.userInfo?.extra }),
     dryRun: request.dryRun ?? false,

@@ -197,6 +197,10 @@ describe('matchConditions (CEL)', () => {
     const namespaceRule = 'rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [namespaces]}]';
     const own = configuration(`${namespaceRule}\nmatchConditions:\n  - {name: own, expression: "request.namespace == 'lab'"}`);
     expect(called(own, createRequest({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'lab' } }))).toEqual(['w.tollgate.dev']);
+    // Unless it is unnamed when the create handler sets it: the validating phase sees the generated
+    // name, and still no namespace (AdmissionToValidateObjectFunc keeps the request's).
+    const none = configuration(`${namespaceRule}\nmatchConditions:\n  - {name: none, expression: "!has(request.namespace)"}`);
+    expect(called(none, createRequest({ apiVersion: 'v1', kind: 'Namespace', metadata: { generateName: 'lab-' } }))).toEqual(['w.tollgate.dev']);
   });
 
   it('sees the name the apiserver generates before the validating webhooks (a random suffix: unknown unless true)', () => {
