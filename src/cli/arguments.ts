@@ -1,4 +1,4 @@
-// Parsers of the numbers commands take: a clear usage error for anything out of range.
+// Parsers of the option values commands take: a clear usage error for a number out of range.
 import { InvalidArgumentError } from 'commander';
 
 export function parsePort(value: string): number {
@@ -17,4 +17,9 @@ export function parseSeconds(value: string): number {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds < 0 || seconds > 3600) throw new InvalidArgumentError('must be a number of seconds (0-3600)');
   return seconds;
+}
+
+/** A repeatable option's values, in order. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { LevelWithSilent } from 'pino';
+import { collect } from '../arguments.js';
 import { loadConfig } from '../../config/load.js';
 import { createEngine } from '../../engine/create.js';
 import { ErrorCodes, TollgateError, describeError } from '../../errors.js';
@@ -91,8 +92,8 @@ export function checkCommand(io: CliIO, setExitCode: (code: number) => void): Co
     .option(
       '--webhooks <file>',
       "the cluster's webhook configurations for tollgate (e.g. manifests/webhooks.yaml; repeatable): objects they do not send to tollgate are not judged",
-      (value: string, previous: string[]) => [...previous, value],
-      [] as string[],
+      collect,
+      [],
     )
     .option('--log-level <level>', 'log level of policy logs (to stderr)', 'error')
     .addOption(maxBlockedOption())

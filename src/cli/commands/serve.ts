@@ -6,17 +6,13 @@ import { DEFAULT_DRAIN_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_MIN_VERSION, 
 import { MAX_IN_FLIGHT_REVIEWS } from '../../http/server.js';
 import type { CliIO } from '../io.js';
 import { maxBlockedOption, watchForHangs } from '../watchdog.js';
-import { parsePort, parsePositiveInteger, parseSeconds } from '../arguments.js';
+import { collect, parsePort, parsePositiveInteger, parseSeconds } from '../arguments.js';
 import type { LevelWithSilent } from 'pino';
 
 export function parseTlsVersion(value: string): TlsMinVersion {
   if (value === '1.2' || value === 'TLSv1.2') return 'TLSv1.2';
   if (value === '1.3' || value === 'TLSv1.3') return 'TLSv1.3';
   throw new InvalidArgumentError('must be 1.2 or 1.3');
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 interface ServeFlags {
