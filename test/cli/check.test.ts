@@ -304,6 +304,20 @@ spec: {containers: [{name: a, image: "docker.io/acmeevil/api:1"}]}
     expect(text.out).toContain('Pod  shop/m  allowed (not sent to /mutate)');
   });
 
+  it('reads every --webhooks file given (the option is repeatable)', async () => {
+    const [mutatingYaml, validatingYaml] = (await readFile(SHIPPED_WEBHOOKS, 'utf8')).split(/^---$/m);
+    const mutatingFile = path.join(dir, 'mutating-webhooks.yaml');
+    const validatingFile = path.join(dir, 'validating-webhooks.yaml');
+    await writeFile(mutatingFile, mutatingYaml!);
+    await writeFile(validatingFile, validatingYaml!);
+    const file = path.join(dir, 'api.yaml');
+    await writeFile(file, MIXED.split('---\n')[2]!);
+    const { code, out } = await check(['-c', config, '-o', 'json', '--webhooks', mutatingFile, '--webhooks', validatingFile, file]);
+    expect(code).toBe(1);
+    const [result] = (JSON.parse(out) as { results: Array<{ webhooks: unknown }> }).results;
+    expect(result?.webhooks).toEqual({ mutate: ['mutate.tollgate.dev'], validate: ['validate.tollgate.dev'] });
+  });
+
   it('exits 2 naming the bad field of a webhook configuration', async () => {
     const bad = path.join(dir, 'bad-webhooks.yaml');
     await writeFile(bad, 'apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {name: x}\nwebhooks:\n  - name: v\n    clientConfig: {url: "https://t/validate"}\n    failurePolicy: Sometimes\n');
