@@ -103,7 +103,7 @@ function poisonedKeyRejection(request: AdmissionRequest, poisoned: string): Admi
 }
 
 /** Names the rejections the apiserver makes itself (a webhook's matchCondition it cannot evaluate). */
-export const APISERVER = 'apiserver';
+const APISERVER = 'apiserver';
 
 /**
  * Runs `request` through the engine's mutating and then validating chain, as the apiserver does;

@@ -47,7 +47,7 @@ export function groupVersionKindOf(manifest: KubernetesObject): GroupVersionKind
 }
 
 /** The core Namespace kind: cluster-scoped, yet its requests name a namespace (its own). */
-export function isNamespaceKind(kind: Pick<GroupVersionKind, 'group' | 'kind'>): boolean {
+function isNamespaceKind(kind: Pick<GroupVersionKind, 'group' | 'kind'>): boolean {
   return kind.group === '' && kind.kind === 'Namespace';
 }
 

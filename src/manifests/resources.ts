@@ -70,7 +70,7 @@ export function resourceOf(kind: Pick<GroupVersionKind, 'group' | 'kind'>): stri
 }
 
 /** The core group, `*.k8s.io` and the dotless groups (apps, batch, policy...): Kubernetes' own. */
-export function isBuiltInGroup(group: string): boolean {
+function isBuiltInGroup(group: string): boolean {
   return group === '' || group.endsWith('.k8s.io') || !group.includes('.');
 }
 

@@ -17,7 +17,7 @@ import { GENERATED_SUFFIX, withGeneratedName } from './request.js';
 export type WebhookEndpoint = 'mutate' | 'validate';
 
 /** The label the apiserver sets on every namespace, equal to its name (defaulting, before admission). */
-export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 const stringList = { type: 'array', items: { type: 'string' } } as const;
 const labelSelectorSchema = {
@@ -211,7 +211,7 @@ export class NamespaceLabels {
 }
 
 /** What one webhook does with a request. */
-export type WebhookDecision =
+type WebhookDecision =
   /** Not called; the notes say what would call it (an UPDATE). */
   | { call: false; notes?: string[] }
   | { call: true; notes: string[] }
@@ -309,7 +309,7 @@ export class TollgateWebhook {
    * matchconditions.Matcher: any false skips the webhook; else any error applies the
    * failurePolicy. A condition whose value offline may not be the apiserver's never skips it.
    */
-  private conditionsDecide(request: AdmissionRequest, notes: string[], generatedName: boolean, guessedKind = false): WebhookDecision {
+  private conditionsDecide(request: AdmissionRequest, notes: string[], generatedName: boolean, guessedKind: boolean): WebhookDecision {
     if (this.conditions.length === 0) return { call: true, notes };
     const variables = conditionVariables(request);
     const errors: string[] = [];
