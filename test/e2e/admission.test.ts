@@ -278,7 +278,7 @@ describe('tollgate behind a real kube-apiserver', () => {
         const [result] = (JSON.parse(checked.out) as { results: Array<{ allowed: boolean; patch: unknown[] }> }).results;
         expect(checked.code, checked.out).toBe(result?.allowed ? 0 : 1);
         // A denied object is not stored, so the cluster shows no mutation of it.
-        return { allowed: result?.allowed, mutated: result?.allowed === true && (result.patch.length ?? 0) > 0 };
+        return { allowed: result?.allowed, mutated: result?.allowed === true && result.patch.length > 0 };
       };
       expect(await verdictOf(served.webhooks), name).toEqual({ allowed: clusterAllowed, mutated: clusterMutated });
       const without = await verdictOf();
