@@ -112,32 +112,29 @@ const APISERVER = 'apiserver';
  */
 export async function admitRequest(engine: PolicyEngine, request: AdmissionRequest, calls?: PhaseCalls): Promise<AdmissionResult> {
   const poisoned = findPoisonedKey(request.object) ?? findPoisonedKey(request.oldObject);
-  const phase = (name: 'mutate' | 'validate', seen: AdmissionRequest) => (calls ? calls(name, seen) : ALWAYS_CALLED);
+  /**
+   * What the apiserver does in a phase before tollgate's chain: rejects the request itself, skips
+   * tollgate (not called; or called with a poisoned key, which tollgate answers with HTTP 400,
+   * under failurePolicy Ignore), or runs the chain.
+   */
+  const enter = (name: 'mutate' | 'validate', seen: AdmissionRequest): AdmissionResult | 'skip' | 'run' => {
+    const call = calls ? calls(name, seen) : ALWAYS_CALLED;
+    if (call.rejected !== undefined) return rejection(request, APISERVER, call.rejected, 500);
+    if (!call.called) return 'skip';
+    if (poisoned === undefined) return 'run';
+    return call.failOnError ? poisonedKeyRejection(request, poisoned) : 'skip';
+  };
 
-  const mutating = phase('mutate', request);
-  if (mutating.rejected !== undefined) return rejection(request, APISERVER, mutating.rejected, 500);
-  let mutation = notRun(request.object ?? null);
-  if (mutating.called) {
-    // An error answer: the webhook is skipped under failurePolicy Ignore.
-    if (poisoned !== undefined) {
-      if (mutating.failOnError) return poisonedKeyRejection(request, poisoned);
-    } else {
-      mutation = await engine.mutate(request);
-    }
-  }
+  const mutating = enter('mutate', request);
+  if (typeof mutating === 'object') return mutating;
+  const mutation = mutating === 'run' ? await engine.mutate(request) : notRun(request.object ?? null);
   let validation = notRun();
   if (mutation.verdict.allowed) {
     const mutated = { ...request, object: mutation.object ?? null };
-    const validating = phase('validate', mutated);
-    if (validating.rejected !== undefined) return rejection(request, APISERVER, validating.rejected, 500);
-    if (validating.called) {
-      if (poisoned !== undefined) {
-        if (validating.failOnError) return poisonedKeyRejection(request, poisoned);
-      } else {
-        // The validating webhooks see the name the apiserver generates from generateName.
-        validation = await engine.validate(withGeneratedName(mutated) ?? mutated);
-      }
-    }
+    const validating = enter('validate', mutated);
+    if (typeof validating === 'object') return validating;
+    // The validating webhooks see the name the apiserver generates from generateName.
+    if (validating === 'run') validation = await engine.validate(withGeneratedName(mutated) ?? mutated);
   }
   const verdict = combinedVerdict(mutation, validation);
   const patch = mutation.verdict.allowed ? (mutation.verdict.patch ?? []) : [];
