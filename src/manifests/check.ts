@@ -11,8 +11,6 @@ import { createRequest, objectNamespaceOf } from './request.js';
 import { CustomResources } from './resources.js';
 import { NamespaceLabels, type WebhookConfigurations } from './webhooks.js';
 
-export { documentLocation } from './read.js';
-
 export interface CheckOptions {
   /** Namespace of namespaced objects whose manifest names none; default `default`. */
   namespace?: string;
