@@ -69,18 +69,13 @@ export function resourceOf(kind: Pick<GroupVersionKind, 'group' | 'kind'>): stri
   return `${singular}s`;
 }
 
-/** The core group, `*.k8s.io` and the dotless groups (apps, batch, policy...): Kubernetes' own. */
-function isBuiltInGroup(group: string): boolean {
-  return group === '' || group.endsWith('.k8s.io') || !group.includes('.');
-}
-
 /**
  * Whether objects of this kind live in a namespace. Unknown kinds are taken to be namespaced,
  * except the `Cluster*` convention custom resources follow (ClusterIssuer, ClusterPolicy).
  */
 export function isNamespaced(kind: Pick<GroupVersionKind, 'group' | 'kind'>): boolean {
   if (CLUSTER_SCOPED.has(`${kind.group}/${kind.kind}`)) return false;
-  return isBuiltInGroup(kind.group) || !/^Cluster[A-Z]/.test(kind.kind);
+  return isApiserverGroup(kind.group) || !/^Cluster[A-Z]/.test(kind.kind);
 }
 
 /**

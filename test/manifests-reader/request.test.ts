@@ -29,6 +29,8 @@ describe('resourceOf and isNamespaced', () => {
     ['gateway.networking.k8s.io', 'Gateway', 'gateways', true],
     ['gateway.networking.k8s.io', 'GatewayClass', 'gatewayclasses', false],
     ['cert-manager.io', 'ClusterIssuer', 'clusterissuers', false],
+    // A CustomResourceDefinition's group that ends in .k8s.io (network-policy-api): the Cluster* convention holds.
+    ['policy.networking.k8s.io', 'ClusterNetworkPolicy', 'clusternetworkpolicies', false],
     ['cert-manager.io', 'Certificate', 'certificates', true],
     ['kyverno.io', 'Policy', 'policies', true],
     ['example.com', 'Box', 'boxes', true],
