@@ -21,8 +21,9 @@ function celValue(value: unknown): unknown {
 }
 
 /** The request's fields the apiserver's JSON leaves out when empty (omitempty): CEL finds no such key. */
-const omitEmpty = <T extends object>(fields: T): Partial<T> =>
-  Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined && v !== '' && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0))) as Partial<T>;
+const isEmpty = (value: unknown): boolean =>
+  value === undefined || value === '' || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
+const omitEmpty = <T extends object>(fields: T): Partial<T> => Object.fromEntries(Object.entries(fields).filter(([, value]) => !isEmpty(value))) as Partial<T>;
 
 /**
  * The `request` variable as the apiserver builds it for CEL (cel.CreateAdmissionRequest, then
@@ -33,7 +34,6 @@ const omitEmpty = <T extends object>(fields: T): Partial<T> =>
  */
 function celRequest(request: AdmissionRequest): unknown {
   return celValue({
-    uid: '',
     kind: request.kind,
     resource: request.resource,
     requestKind: request.requestKind ?? request.kind,
