@@ -10,6 +10,7 @@ import type { AdmissionRequest, KubernetesObject } from '../admission/types.js';
 import { ErrorCodes, TollgateError, describeError } from '../errors.js';
 import { createAjv, describeAjvError } from '../json-schema.js';
 import { compileMatchCondition, conditionVariables, type MatchCondition } from './match-conditions.js';
+import { isRecord } from '../kube/pod-spec.js';
 import { documentLocation, type ManifestDocument } from './read.js';
 import { GENERATED_SUFFIX, withGeneratedName } from './request.js';
 
@@ -116,7 +117,12 @@ function isEmptySelector(selector: LabelSelector | undefined): boolean {
 
 function labelsOf(object: KubernetesObject | null | undefined): Labels {
   const labels = object?.metadata?.labels;
-  return typeof labels === 'object' && labels !== null ? (labels as Labels) : {};
+  return isRecord(labels) ? (labels as Labels) : {};
+}
+
+/** A request for a Namespace itself: cluster-scoped, yet judged as in its own namespace by scope and namespaceSelector. */
+function isNamespacesResource(request: AdmissionRequest): boolean {
+  return request.resource.group === '' && request.resource.resource === 'namespaces';
 }
 
 /** `pods/status` -> [pods, status]; `pods` -> [pods, ""]. */
@@ -130,7 +136,7 @@ const exactOrWildcard = (items: readonly string[] | undefined, value: string) =>
 /** rules.Matcher: scope, operation, group, version and resource/subresource; `version: false` leaves the version out (matchPolicy Equivalent). */
 function ruleMatches(rule: Rule, request: AdmissionRequest, { version, guessedKind = false }: { version: boolean; guessedKind?: boolean }): boolean {
   const resource = request.resource.resource;
-  const isNamespace = request.resource.group === '' && resource === 'namespaces';
+  const isNamespace = isNamespacesResource(request);
   const namespaced = request.namespace !== undefined && request.namespace !== '';
   const scope = rule.scope ?? '*';
   // A guessed kind's scope and resource may be any the rule names.
@@ -282,7 +288,7 @@ export class TollgateWebhook {
   private namespaceMatches(request: AdmissionRequest, namespaces: NamespaceLabels, notes: string[]): boolean {
     const selector = this.spec.namespaceSelector;
     if (isEmptySelector(selector)) return true;
-    const isNamespace = request.resource.group === '' && request.resource.resource === 'namespaces';
+    const isNamespace = isNamespacesResource(request);
     if (isNamespace && (request.operation === 'CREATE' || request.operation === 'UPDATE') && !request.subResource) {
       // The namespace being written: its own labels, with the name label defaulting puts there.
       const name = request.object?.metadata?.name;
